@@ -1,0 +1,348 @@
+/*
+ * main.c -- the gradproof command: arguments -> library calls -> output ->
+ * exit status.
+ *
+ * Results go to stdout, diagnostics to stderr (with --format json, stdout
+ * holds exactly one JSON document, diagnostics included).  The exit status
+ * says what happened, as DESIGN.md fixes it:
+ *   0 everything holds, 1 a verdict failed, 2 bad input or usage,
+ *   3 a system, I/O or internal failure.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradproof.h"
+
+enum exit_code { EXIT_HOLDS = 0, EXIT_VERDICT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
+
+static const char *prog = "gradproof";
+
+static void usage_hint(const char *verb, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    if (verb)
+        fprintf(stderr, "\nTry '%s %s --help'.\n", prog, verb);
+    else
+        fprintf(stderr, "\nTry '%s --help'.\n", prog);
+}
+
+static const char main_help[] =
+    "usage: gradproof COMMAND CASE [options]\n"
+    "\n"
+    "gradproof reads a network and its loss written as equations in a case file,\n"
+    "derives the exact derivative of the loss for every weight, and checks it.\n"
+    "\n"
+    "commands:\n"
+    "  derive   the derivative of the loss for every param, as a table\n"
+    "\n"
+    "CASE is a case file (*.case), or - for standard input.\n"
+    "'gradproof COMMAND --help' describes a command and its options.\n"
+    "\n"
+    "limits (every command):\n"
+    "  --max-file-bytes N    largest case or data file (default 67108864)\n"
+    "  --max-nodes N         largest expression DAG (default 50000000)\n"
+    "  --max-depth N         deepest nesting of parentheses and calls (default 1000)\n"
+    "  --max-elements N      most elements of indexed names (default 10000000)\n"
+    "  --max-expand-terms N  largest expanded polynomial (default 100000)\n"
+    "\n"
+    "exit status: 0 everything holds; 1 a verdict failed; 2 bad input or usage;\n"
+    "3 a system, I/O or internal failure.\n"
+    "\n"
+    "  --help     this text\n"
+    "  --version  the version\n";
+
+static const char derive_help[] =
+    "usage: gradproof derive CASE [--format text|markdown|latex|json] [--expand] [--wrt NAME ...]\n"
+    "\n"
+    "Derive the loss of CASE with respect to its params and print the table of\n"
+    "derivatives, written with the case's own names (the names a formula uses are\n"
+    "listed after the table with their definitions).\n"
+    "\n"
+    "  --format F    text (default, Unicode), markdown, latex (an align* block) or json\n"
+    "  --expand      write each derivative in weights and inputs only: rational\n"
+    "                ones as expanded polynomials, the others with every name\n"
+    "                replaced by its definition\n"
+    "  --wrt NAME    only these params (as written in the case: w111, p[1][2]);\n"
+    "                several names may follow, or --wrt may be repeated\n"
+    "\n"
+    "exit status: 0 done; 2 bad input or usage; 3 system or internal failure.\n";
+
+typedef struct opts {
+    const char *verb;
+    const char *case_path;
+    gp_format format;
+    int expand;
+    const char **wrt;
+    size_t nwrt;
+    gp_limits lim;
+    char *owned;      /* storage of a split --wrt= list */
+} opts;
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v == 0)
+        return 0;
+    *out = (size_t)v;
+    return 1;
+}
+
+/* global options shared by every verb; returns 1 if argv[*i] was one, -1 on error */
+static int limit_option(opts *o, int argc, char **argv, int *i)
+{
+    static const char *const names[] = {"--max-file-bytes", "--max-nodes", "--max-depth", "--max-elements",
+                                        "--max-expand-terms"};
+    for (int k = 0; k < 5; k++) {
+        size_t n = strlen(names[k]);
+        const char *a = argv[*i], *val = NULL;
+        if (strncmp(a, names[k], n) != 0 || (a[n] != '\0' && a[n] != '='))
+            continue;
+        if (a[n] == '=')
+            val = a + n + 1;
+        else if (*i + 1 < argc)
+            val = argv[++*i];
+        size_t v;
+        if (!val || !parse_size(val, &v)) {
+            usage_hint(o->verb, "%s needs a positive whole number", names[k]);
+            return -1;
+        }
+        switch (k) {
+        case 0: o->lim.max_file_bytes = v; break;
+        case 1: o->lim.max_nodes = v; break;
+        case 2: o->lim.max_depth = v > 1000000 ? 1000000 : (unsigned)v; break;
+        case 3: o->lim.max_elements = v; break;
+        case 4: o->lim.max_expand_terms = v; break;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int print_diagnostics(gp_ctx *c)
+{
+    for (size_t i = 0; i < gp_diag_count(c); i++) {
+        char *s = NULL;
+        if (gp_diag_render(c, i, &s) != GP_OK)
+            return 0;
+        fprintf(stderr, "%s: %s", prog, s);
+        gp_free(s);
+    }
+    return 1;
+}
+
+static int status_exit(gp_status st)
+{
+    switch (st) {
+    case GP_OK: return EXIT_HOLDS;
+    case GP_EINPUT:
+    case GP_ELIMIT: return EXIT_USAGE;
+    default: return EXIT_SYSTEM;
+    }
+}
+
+/* a JSON document for a failure before any result exists */
+static void json_failure(gp_ctx *c, gp_status st)
+{
+    printf("{\"ok\": false, \"status\": \"%s\", \"diagnostics\": [",
+           st == GP_EINPUT ? "input" : st == GP_ELIMIT ? "limit" : st == GP_ENOMEM ? "memory" : st == GP_EIO ? "io" : "internal");
+    for (size_t i = 0; i < gp_diag_count(c); i++) {
+        gp_diag_info d;
+        gp_diag_get(c, i, &d);
+        printf("%s{\"severity\": \"%s\", \"file\": ", i ? ", " : "",
+               d.severity == GP_SEV_ERROR ? "error" : d.severity == GP_SEV_WARNING ? "warning" : "note");
+        if (d.file) {
+            putchar('"');
+            for (const char *p = d.file; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                    putchar('\\');
+                if ((unsigned char)*p >= 0x20)
+                    putchar(*p);
+            }
+            putchar('"');
+        } else {
+            fputs("null", stdout);
+        }
+        printf(", \"line\": %u, \"column\": %u, \"end_column\": %u, \"message\": \"", d.line, d.column, d.end_column);
+        for (const char *p = d.message; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                putchar('\\');
+            if (*p == '\n')
+                fputs("\\n", stdout);
+            else if ((unsigned char)*p >= 0x20)
+                putchar(*p);
+        }
+        fputs("\"}", stdout);
+    }
+    fputs("]}\n", stdout);
+}
+
+static int finish_output(int code)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: cannot write the output: %s\n", prog, strerror(errno));
+        return EXIT_SYSTEM;
+    }
+    return code;
+}
+
+static int run_derive(opts *o)
+{
+    gp_ctx *c = gp_ctx_new();
+    if (!c) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return EXIT_SYSTEM;
+    }
+    gp_limits def;
+    gp_ctx_get_limits(c, &def);
+    gp_ctx_set_limits(c, &o->lim);
+    int json = o->format == GP_FMT_JSON;
+    gp_case *cs = NULL;
+    gp_status st = gp_case_load_file(c, o->case_path, &cs);
+    char *out = NULL;
+    if (st == GP_OK) {
+        gp_derive_opts d = {o->format, o->expand, o->wrt, o->nwrt};
+        st = gp_derive_render(cs, &d, &out);
+    }
+    int code;
+    if (st == GP_OK) {
+        fputs(out, stdout);
+        code = EXIT_HOLDS;
+        if (!json)
+            print_diagnostics(c); /* notes, if any */
+    } else {
+        if (json)
+            json_failure(c, st);
+        print_diagnostics(c);
+        if (st == GP_ENOMEM)
+            fprintf(stderr, "%s: out of memory\n", prog);
+        code = status_exit(st);
+    }
+    gp_free(out);
+    gp_ctx_free(c);
+    (void)def;
+    return finish_output(code);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_hint(NULL, "%s", "a command is needed");
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(main_help, stdout);
+        return finish_output(EXIT_HOLDS);
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("gradproof %s\n", GP_VERSION_STRING);
+        return finish_output(EXIT_HOLDS);
+    }
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.verb = argv[1];
+    o.format = GP_FMT_TEXT;
+    {
+        gp_ctx *tmp = gp_ctx_new();
+        if (!tmp)
+            return EXIT_SYSTEM;
+        gp_ctx_get_limits(tmp, &o.lim);
+        gp_ctx_free(tmp);
+    }
+    if (strcmp(o.verb, "derive") != 0) {
+        if (o.verb[0] == '-')
+            usage_hint(NULL, "a command must come first, found the option '%s'", o.verb);
+        else
+            usage_hint(NULL, "unknown command '%s'", o.verb);
+        return EXIT_USAGE;
+    }
+    const char **wrt = calloc((size_t)argc, sizeof *wrt);
+    if (!wrt)
+        return EXIT_SYSTEM;
+    o.wrt = wrt;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int r = limit_option(&o, argc, argv, &i);
+        if (r < 0) {
+            free(wrt);
+            return EXIT_USAGE;
+        }
+        if (r > 0)
+            continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(derive_help, stdout);
+            free(wrt);
+            return finish_output(EXIT_HOLDS);
+        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) {
+                usage_hint(o.verb, "%s needs a value: text, markdown, latex or json", "--format");
+                free(wrt);
+                return EXIT_USAGE;
+            }
+            if (!strcmp(v, "text"))
+                o.format = GP_FMT_TEXT;
+            else if (!strcmp(v, "markdown") || !strcmp(v, "md"))
+                o.format = GP_FMT_MARKDOWN;
+            else if (!strcmp(v, "latex") || !strcmp(v, "tex"))
+                o.format = GP_FMT_LATEX;
+            else if (!strcmp(v, "json"))
+                o.format = GP_FMT_JSON;
+            else {
+                usage_hint(o.verb, "unknown format '%s' (text, markdown, latex or json)", v);
+                free(wrt);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--json")) {
+            o.format = GP_FMT_JSON;
+        } else if (!strcmp(a, "--expand")) {
+            o.expand = 1;
+        } else if (!strcmp(a, "--wrt") || !strncmp(a, "--wrt=", 6)) {
+            size_t before = o.nwrt;
+            if (a[5] == '=') {
+                /* --wrt=a,b: split a copy, kept until exit */
+                char *list = strdup(a + 6);
+                if (!list) {
+                    free(wrt);
+                    return EXIT_SYSTEM;
+                }
+                o.owned = list;
+                for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
+                    wrt[o.nwrt++] = t;
+            } else {
+                /* names follow until the next option or the case file */
+                while (i + 1 < argc && argv[i + 1][0] != '-' &&
+                       !(strlen(argv[i + 1]) > 5 && !strcmp(argv[i + 1] + strlen(argv[i + 1]) - 5, ".case")))
+                    wrt[o.nwrt++] = argv[++i];
+            }
+            if (o.nwrt == before) {
+                usage_hint(o.verb, "%s needs at least one param name", "--wrt");
+                free(wrt);
+                return EXIT_USAGE;
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            usage_hint(o.verb, "unknown option '%s'", a);
+            free(wrt);
+            return EXIT_USAGE;
+        } else if (o.case_path) {
+            usage_hint(o.verb, "one case file at a time (found a second, '%s')", a);
+            free(wrt);
+            return EXIT_USAGE;
+        } else {
+            o.case_path = a;
+        }
+    }
+    if (!o.case_path) {
+        usage_hint(o.verb, "%s", "a case file is needed (or - for standard input)");
+        free(wrt);
+        return EXIT_USAGE;
+    }
+    int code = run_derive(&o);
+    free(o.owned);
+    free(wrt);
+    return code;
+}

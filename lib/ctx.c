@@ -1,0 +1,135 @@
+/*
+ * ctx.c -- creating and freeing contexts, loading cases.
+ *
+ * gp_ctx_free() is the one place where a context's memory goes: the cases,
+ * the DAG's exact constants (cleared one by one), the tables, then the arena.
+ */
+#include "ctx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+#include "buf.h"
+#include "dag.h"
+#include "parse.h"
+
+gp_ctx *gp_ctx_new(void)
+{
+    gp_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    arena_init(&c->mem);
+    c->lim.max_file_bytes = (size_t)64 << 20;
+    c->lim.max_nodes = 50000000;
+    c->lim.max_depth = 1000;
+    c->lim.max_elements = 10000000;
+    c->lim.max_expand_terms = 100000;
+    return c;
+}
+
+void gp_ctx_free(gp_ctx *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->ncases; i++)
+        case_free(c->cases[i]);
+    free(c->cases);
+    dag_free(c);
+    free(c->src);
+    free(c->diag);
+    arena_free(&c->mem);
+    free(c);
+}
+
+void gp_ctx_get_limits(const gp_ctx *c, gp_limits *out) { *out = c->lim; }
+void gp_ctx_set_limits(gp_ctx *c, const gp_limits *in) { c->lim = *in; }
+void gp_free(void *p) { free(p); }
+
+const char *gp_case_title(const gp_case *cs) { return cs->title; }
+
+gp_status gp_case_load(gp_ctx *c, const char *name, const char *text, size_t len, gp_case **out)
+{
+    *out = NULL;
+    if (!name)
+        name = "-";
+    if (len > c->lim.max_file_bytes) {
+        diag_error(c, -1, 0, 0, "%s: the case is %zu bytes, over the limit of %zu (raise it with --max-file-bytes)", name,
+                   len, c->lim.max_file_bytes);
+        return GP_ELIMIT;
+    }
+    if (memchr(text, '\0', len)) {
+        diag_error(c, -1, 0, 0, "%s: the case contains a NUL byte: it is not a text file", name);
+        return GP_EINPUT;
+    }
+    int src = diag_add_source(c, name, text, len);
+    if (src < 0)
+        return GP_ENOMEM;
+    gp_case *cs = calloc(1, sizeof *cs);
+    if (!cs || !ctx_grow((void **)&c->cases, &c->capcases, c->ncases + 1, sizeof *c->cases)) {
+        free(cs);
+        return GP_ENOMEM;
+    }
+    c->cases[c->ncases++] = cs;
+    cs->c = c;
+    cs->src = src;
+    /* the directory of the case, for data "file.csv" */
+    const char *slash = strrchr(name, '/');
+    if (strcmp(name, "-") != 0 && slash) {
+        cs->dir = malloc((size_t)(slash - name) + 1);
+        if (!cs->dir)
+            return GP_ENOMEM;
+        memcpy(cs->dir, name, (size_t)(slash - name));
+        cs->dir[slash - name] = '\0';
+    }
+    gp_status st = parse_case(c, src, &cs->syn);
+    if (st != GP_OK && st != GP_EINPUT)
+        return st;
+    gp_status bs = build_case(cs);
+    if (bs != GP_OK)
+        return bs == GP_EINPUT || st == GP_OK ? bs : st;
+    if (st != GP_OK)
+        return st;
+    *out = cs;
+    return GP_OK;
+}
+
+gp_status gp_case_load_file(gp_ctx *c, const char *path, gp_case **out)
+{
+    *out = NULL;
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        diag_error(c, -1, 0, 0, "cannot open '%s': %s", path, strerror(errno));
+        return GP_EINPUT; /* a wrong path is the user's input, not a system failure */
+    }
+    buf b = BUF_INIT;
+    char chunk[65536];
+    size_t n;
+    int too_big = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.n + n > c->lim.max_file_bytes) {
+            too_big = 1;
+            break;
+        }
+        buf_putn(&b, chunk, n);
+    }
+    int bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (too_big) {
+        buf_free(&b);
+        diag_error(c, -1, 0, 0, "%s: the case is larger than the limit of %zu bytes (raise it with --max-file-bytes)",
+                   path, c->lim.max_file_bytes);
+        return GP_ELIMIT;
+    }
+    if (bad || b.oom) {
+        buf_free(&b);
+        diag_error(c, -1, 0, 0, "cannot read '%s'", path);
+        return bad ? GP_EIO : GP_ENOMEM;
+    }
+    gp_status st = gp_case_load(c, path, b.s ? b.s : "", b.n, out);
+    buf_free(&b);
+    return st;
+}

@@ -1,0 +1,121 @@
+/*
+ * gradproof.h -- the public interface of libgradproof.
+ *
+ * Ownership, in one sentence: functions borrow their arguments; every gp_case
+ * and every diagnostic belongs to the gp_ctx that made it; strings returned
+ * through a `char **out` are the caller's, freed with gp_free().
+ *
+ * Nothing in the library prints or exits.  A function that can fail returns a
+ * gp_status; when the failure is the input's fault (GP_EINPUT) the reasons are
+ * recorded as diagnostics in the context, each with a source position, and can
+ * be read back with gp_diag_count()/gp_diag_get() or rendered with
+ * gp_diag_render().
+ *
+ * The types are opaque; their fields are private.
+ */
+#ifndef GRADPROOF_H
+#define GRADPROOF_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GP_VERSION_MAJOR 0
+#define GP_VERSION_MINOR 1
+#define GP_VERSION_PATCH 0
+#define GP_VERSION_STRING "0.1.0"
+
+typedef enum gp_status {
+    GP_OK = 0,        /* success */
+    GP_EINPUT = 1,    /* the case or an option is wrong; diagnostics say why */
+    GP_ELIMIT = 2,    /* a documented limit was exceeded; a diagnostic names it */
+    GP_ENOMEM = 3,    /* out of memory */
+    GP_EIO = 4,       /* a file could not be read */
+    GP_EINTERNAL = 5  /* an invariant broke: a bug in gradproof */
+} gp_status;
+
+typedef struct gp_ctx gp_ctx;   /* owns the DAG, the cases and the diagnostics */
+typedef struct gp_case gp_case; /* one loaded case file */
+
+/* Limits.  Exceeding one is a GP_ELIMIT with a diagnostic that names it. */
+typedef struct gp_limits {
+    size_t max_file_bytes;  /* size of a case or data file (default 64 MiB) */
+    size_t max_nodes;       /* DAG nodes in one context (default 50 million) */
+    unsigned max_depth;     /* nesting of parentheses, calls and operators (default 1000) */
+    size_t max_elements;    /* elements of all indexed names together (default 10 million) */
+    size_t max_expand_terms;/* terms of an expanded polynomial (default 100000) */
+} gp_limits;
+
+/* Create a context with the default limits; NULL when out of memory. */
+gp_ctx *gp_ctx_new(void);
+/* Free a context and everything it owns; accepts NULL. */
+void gp_ctx_free(gp_ctx *c);
+/* Read or replace the limits of a context (before loading a case). */
+void gp_ctx_get_limits(const gp_ctx *c, gp_limits *out);
+void gp_ctx_set_limits(gp_ctx *c, const gp_limits *in);
+
+/* Free a string returned by the library; accepts NULL. */
+void gp_free(void *p);
+
+/*
+ * Load a case from memory.  `name` is the file name used in diagnostics and
+ * the directory against which `data "file.csv"` is resolved ("-" or NULL: the
+ * current directory).  On success *out is the case, owned by the context.
+ * Returns GP_EINPUT (diagnostics recorded) when the case is malformed.
+ */
+gp_status gp_case_load(gp_ctx *c, const char *name, const char *text,
+                       size_t len, gp_case **out);
+/* Load a case from a file; path "-" reads standard input. */
+gp_status gp_case_load_file(gp_ctx *c, const char *path, gp_case **out);
+
+/* Diagnostics recorded in the context, in the order they were found. */
+typedef enum gp_severity { GP_SEV_ERROR, GP_SEV_WARNING, GP_SEV_NOTE } gp_severity;
+typedef struct gp_diag_info {
+    gp_severity severity;
+    const char *file;     /* file name as given to the loader */
+    unsigned line;        /* 1-based; 0 when the diagnostic has no position */
+    unsigned column;      /* 1-based, in code points */
+    unsigned end_column;  /* one past the last column underlined */
+    const char *message;  /* lower-case, no trailing period */
+} gp_diag_info;
+
+size_t gp_diag_count(const gp_ctx *c);
+/* Fill *out with diagnostic i; its strings live as long as the context. */
+void gp_diag_get(const gp_ctx *c, size_t i, gp_diag_info *out);
+/*
+ * Render diagnostic i as "FILE:LINE:COL: error: MESSAGE", then the source
+ * line and a caret under the fault.  The result is the caller's.
+ */
+gp_status gp_diag_render(const gp_ctx *c, size_t i, char **out);
+/* Record a diagnostic without a source position (used for option errors). */
+void gp_diag_add(gp_ctx *c, gp_severity sev, const char *message);
+
+/* Output formats of the renderers. */
+typedef enum gp_format {
+    GP_FMT_TEXT, GP_FMT_MARKDOWN, GP_FMT_LATEX, GP_FMT_JSON
+} gp_format;
+
+/* What `gradproof derive` shows. */
+typedef struct gp_derive_opts {
+    gp_format format;
+    int expand;             /* nonzero: expanded in weights and inputs */
+    const char *const *wrt; /* NULL, or the params to show (names as written in the case) */
+    size_t nwrt;
+} gp_derive_opts;
+
+/*
+ * Derive the loss of a case with respect to its params and render the
+ * derivative table.  *out is the caller's.  GP_EINPUT when a `wrt` name is
+ * not a param (a diagnostic says which).
+ */
+gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out);
+
+/* The title of a case ("" when it has none), owned by the case. */
+const char *gp_case_title(const gp_case *cs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

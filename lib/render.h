@@ -1,0 +1,14 @@
+/*
+ * render.h -- reports: the derivative table in text, Markdown, LaTeX and JSON.
+ */
+#ifndef GP_RENDER_H
+#define GP_RENDER_H
+#include "build.h"
+#include "buf.h"
+
+/* Resolve a param written as in the case ("w111", "p[1][2]") to its leaf
+   index; -1 with a diagnostic (and a suggestion) when it is not a param. */
+long render_find_param(gp_case *cs, const char *name);
+/* Append the JSON array of the context's diagnostics. */
+void render_json_diagnostics(buf *out, const gp_ctx *c);
+#endif
