@@ -132,6 +132,89 @@ void print_name(buf *out, const gp_name *nm, pr_syntax syn)
     }
 }
 
+void print_aux_name(buf *out, uint32_t k, pr_syntax syn)
+{
+    if (syn == PR_LATEX)
+        buf_printf(out, "\\delta_{%u}", k);
+    else if (syn == PR_CASE)
+        buf_printf(out, "aux%u", k);
+    else {
+        buf_puts(out, "δ");
+        sub_int(out, (long)k);
+    }
+}
+
+size_t print_choose_aux(const gp_ctx *c, size_t nroots, const gp_id *roots, int labels, size_t budget, uint32_t *aux)
+{
+    enum { AUX_MIN = 8 }; /* smaller shared pieces are cheaper inline */
+    const uint64_t sat = (uint64_t)1 << 62;
+    size_t hi = 0;
+    for (size_t i = 0; i < nroots; i++)
+        if (roots[i] + 1 > hi)
+            hi = roots[i] + 1;
+    uint64_t *tsize = calloc(hi ? hi : 1, sizeof *tsize), *refs = calloc(hi ? hi : 1, sizeof *refs);
+    size_t naux = 0;
+    if (!tsize || !refs)
+        goto done;
+    /* tree sizes, bottom-up; a name prints as one node */
+    for (size_t id = 0; id < hi; id++) {
+        const gp_node *n = &c->node[id];
+        uint64_t t = 1;
+        if (!(labels && n->label))
+            for (uint32_t k = 0; k < n->nkid; k++) {
+                t += tsize[n->kid[k]];
+                if (t > sat)
+                    t = sat;
+            }
+        tsize[id] = t;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < nroots; i++) {
+        gp_id r = roots[i];
+        const gp_node *n = &c->node[r];
+        /* a root prints its body even when it has a name */
+        uint64_t t = 1;
+        for (uint32_t k = 0; k < n->nkid; k++)
+            t += tsize[n->kid[k]];
+        total += t;
+        if (total > sat)
+            total = sat;
+    }
+    if (total <= budget)
+        goto done;
+    /* how often each node would be printed, top-down */
+    for (size_t i = 0; i < nroots; i++)
+        refs[roots[i]] = refs[roots[i]] + 1 > sat ? sat : refs[roots[i]] + 1;
+    for (size_t id = hi; id-- > 0;) {
+        if (!refs[id])
+            continue;
+        const gp_node *n = &c->node[id];
+        int root = 0;
+        for (size_t i = 0; i < nroots && !root; i++)
+            root = roots[i] == id;
+        if (labels && n->label && !root)
+            continue;
+        uint64_t times = refs[id];
+        if (!root && times >= 2 && tsize[id] >= AUX_MIN && n->op != GP_OP_LEAF && n->op != GP_OP_NUM) {
+            aux[id] = 1; /* numbered below */
+            times = 1;
+        }
+        if (root)
+            times = 1;
+        for (uint32_t k = 0; k < n->nkid; k++) {
+            uint64_t r = refs[n->kid[k]] + times;
+            refs[n->kid[k]] = r > sat ? sat : r;
+        }
+    }
+    for (size_t id = 0; id < hi; id++)
+        if (aux[id])
+            aux[id] = (uint32_t)++naux;
+done:
+    free(tsize);
+    free(refs);
+    return naux;
+}
+
 size_t print_width(const char *s)
 {
     size_t w = 0;
@@ -200,7 +283,9 @@ static void lit(printer *p, const char *s) { push(p, GP_NIL, s, 0, 0); }
 
 static int is_named(const printer *p, gp_id id, int flags)
 {
-    return p->o->labels && !(flags & F_ROOT) && p->c->node[id].label;
+    if (flags & F_ROOT)
+        return 0;
+    return (p->o->labels && p->c->node[id].label) || (p->o->aux && p->o->aux[id]);
 }
 
 static int coef_sign(const gp_ctx *c, gp_id id)
@@ -279,6 +364,7 @@ static gp_id display_key(const gp_ctx *c, gp_id id, int *compound)
 }
 
 typedef struct fac {
+    gp_id base;    /* the base of the factor */
     gp_id id;      /* the factor node (numerator) or its base (denominator) */
     gp_id key;
     int compound;
@@ -302,6 +388,12 @@ static int cmp_fac(const void *a, const void *b)
     if (x->compound != y->compound)
         return x->compound - y->compound;
     return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_base(const void *a, const void *b)
+{
+    const fac *x = a, *y = b;
+    return x->base < y->base ? -1 : x->base > y->base;
 }
 
 /* does a factor printed at context P_PROD start with '(' ? */
@@ -436,7 +528,7 @@ static int short_atom(const printer *p, gp_id id)
     const gp_ctx *c = p->c;
     const gp_node *n = &c->node[id];
     if (is_named(p, id, 0))
-        return short_name(&c->label[n->label].name);
+        return p->o->labels && n->label ? short_name(&c->label[n->label].name) : 1;
     if (n->op == GP_OP_LEAF)
         return short_name(&c->leaf[n->pay].name);
     if (n->op == GP_OP_POW && mpq_sgn(dag_q(c, n->kid[1])) > 0 && mpq_cmp_si(dag_q(c, n->kid[1]), 1, 2) != 0)
@@ -469,34 +561,92 @@ static void expand_product(printer *p, gp_id id, int flags, int ctxprec)
     mpq_t coef;
     mpq_init(coef);
     mpq_set_ui(coef, 1, 1);
-    fac *f = malloc((nk ? nk : 1) * sizeof *f);
     seq q = {NULL, 0, 0};
-    if (!f) {
+    /* gather the factors, looking through unnamed nested products (the
+       differentiator nests long products to keep them linear in size) */
+    size_t nf = 0, capf = nk + 8, nden = 0;
+    fac *f = malloc(capf * sizeof *f);
+    gp_id *stack = malloc((nk + 1) * sizeof *stack);
+    size_t ns = 0, caps = nk + 1;
+    if (!f || !stack) {
+        free(f);
+        free(stack);
         p->oom = 1;
         mpq_clear(coef);
         return;
     }
-    size_t nf = 0, nden = 0;
-    for (uint32_t i = 0; i < nk; i++) {
-        gp_id k = kid[i];
+    for (uint32_t i = nk; i-- > 0;)
+        stack[ns++] = kid[i];
+    while (ns) {
+        gp_id k = stack[--ns];
         const gp_node *kn = &c->node[k];
         if (kn->op == GP_OP_NUM) {
-            mpq_set(coef, dag_q(c, k));
+            mpq_mul(coef, coef, dag_q(c, k));
             continue;
+        }
+        if (kn->op == GP_OP_MUL && !is_named(p, k, 0) && k != id) {
+            if (!ctx_grow((void **)&stack, &caps, ns + kn->nkid, sizeof *stack)) {
+                p->oom = 1;
+                break;
+            }
+            for (uint32_t j = kn->nkid; j-- > 0;)
+                stack[ns++] = c->node[k].kid[j];
+            continue;
+        }
+        gp_id base = k;
+        mpq_t e;
+        mpq_init(e);
+        mpq_set_ui(e, 1, 1);
+        if (kn->op == GP_OP_POW && !is_named(p, k, 0)) {
+            base = kn->kid[0];
+            mpq_set(e, dag_q(c, kn->kid[1]));
+        }
+        if (!ctx_grow((void **)&f, &capf, nf + 1, sizeof *f)) {
+            mpq_clear(e);
+            p->oom = 1;
+            break;
         }
         fac *x = &f[nf++];
         mpq_init(x->e);
-        mpq_set_ui(x->e, 1, 1);
-        x->den = 0;
+        mpq_set(x->e, e);
+        mpq_clear(e);
+        x->base = base;
         x->id = k;
-        if (kn->op == GP_OP_POW && !is_named(p, k, 0) && mpq_sgn(dag_q(c, kn->kid[1])) < 0) {
-            x->den = 1;
-            x->id = kn->kid[0];
-            mpq_neg(x->e, dag_q(c, kn->kid[1]));
+    }
+    free(stack);
+    /* powers of one base meet: a¹²·a¹⁵ shows as a²⁷ (a display-only merge) */
+    qsort(f, nf, sizeof *f, cmp_base);
+    size_t m = 0;
+    for (size_t i = 0; i < nf; i++) {
+        if (m && f[m - 1].base == f[i].base) {
+            mpq_add(f[m - 1].e, f[m - 1].e, f[i].e);
+            mpq_clear(f[i].e);
+        } else {
+            if (m != i)
+                f[m] = f[i];
+            m++;
+        }
+    }
+    nf = m;
+    /* a base whose exponents cancelled shows as nothing (it is 1) */
+    m = 0;
+    for (size_t i = 0; i < nf; i++) {
+        if (mpq_sgn(f[i].e) == 0)
+            mpq_clear(f[i].e);
+        else
+            f[m++] = f[i];
+    }
+    nf = m;
+    for (size_t i = 0; i < nf; i++) {
+        fac *x = &f[i];
+        x->den = mpq_sgn(x->e) < 0;
+        x->id = x->base;
+        if (x->den) {
+            mpq_neg(x->e, x->e);
             nden++;
         }
-        x->key = display_key(c, x->id, &x->compound);
-        x->stat = c->node[x->id].level == GP_LV_STATIC;
+        x->key = display_key(c, x->base, &x->compound);
+        x->stat = c->node[x->base].level == GP_LV_STATIC;
     }
     sort_ctx = c;
     qsort(f, nf, sizeof *f, cmp_fac);
@@ -532,7 +682,10 @@ static void expand_product(printer *p, gp_id id, int flags, int ctxprec)
         }
         first = 0;
         prev = f[i].id;
-        sq_node(p, &q, f[i].id, P_PROD);
+        if (mpq_cmp_si(f[i].e, 1, 1) != 0)
+            sq_power(p, &q, f[i].base, f[i].e);
+        else
+            sq_node(p, &q, f[i].base, P_PROD);
     }
     if (frac) {
         sq_lit(p, &q, syn == PR_LATEX ? "}{" : "/");
@@ -561,8 +714,6 @@ static void expand_product(printer *p, gp_id id, int flags, int ctxprec)
     }
     if (paren)
         sq_lit(p, &q, syn == PR_LATEX ? "\\right)" : ")");
-    /* numerator factors with a positive exponent other than 1 never occur
-       here: the factor node itself is the power */
     for (size_t i = q.n; i-- > 0;) {
         if (q.v[i].id == GP_NIL)
             lit(p, q.v[i].lit);
@@ -619,6 +770,10 @@ static void expand(printer *p, const task *t)
     pr_syntax syn = p->o->syn;
     buf *out = p->out;
     if (is_named(p, id, t->flags)) {
+        if (p->o->aux && p->o->aux[id] && !(p->o->labels && n->label)) {
+            print_aux_name(out, p->o->aux[id], syn);
+            return;
+        }
         const gp_label *l = &c->label[n->label];
         print_name(out, &l->name, syn);
         if (p->o->used)

@@ -113,7 +113,8 @@ static void formula_free(formula *f)
 }
 
 /* write id in syntax syn; labelled names are marked in used[] */
-static gp_status write_one(gp_ctx *c, gp_id id, pr_syntax syn, int expand, unsigned char *used, char **out)
+static gp_status write_one(gp_ctx *c, gp_id id, pr_syntax syn, int expand, unsigned char *used, const uint32_t *aux,
+                           char **out)
 {
     buf b = BUF_INIT;
     gp_status st = GP_OK;
@@ -122,14 +123,14 @@ static gp_status write_one(gp_ctx *c, gp_id id, pr_syntax syn, int expand, unsig
         if (st == GP_EINPUT) {
             /* not rational: write it out without names */
             st = GP_OK;
-            pr_opts o = {syn, 0, (size_t)64 << 20, NULL};
+            pr_opts o = {syn, 0, (size_t)64 << 20, NULL, NULL};
             if (!print_expr(&b, c, id, &o)) {
                 diag_error(c, -1, 0, 0, "the expanded form is larger than 64 MiB; show it with the case's names instead");
                 st = GP_ELIMIT;
             }
         }
     } else {
-        pr_opts o = {syn, 1, 0, used};
+        pr_opts o = {syn, 1, 0, used, aux};
         print_expr(&b, c, id, &o);
     }
     if (st != GP_OK) {
@@ -140,13 +141,13 @@ static gp_status write_one(gp_ctx *c, gp_id id, pr_syntax syn, int expand, unsig
     return *out ? GP_OK : GP_ENOMEM;
 }
 
-static gp_status write_formula(gp_ctx *c, gp_id id, int expand, unsigned char *used, formula *f)
+static gp_status write_formula(gp_ctx *c, gp_id id, int expand, unsigned char *used, const uint32_t *aux, formula *f)
 {
-    gp_status st = write_one(c, id, PR_TEXT, expand, used, &f->text);
+    gp_status st = write_one(c, id, PR_TEXT, expand, used, aux, &f->text);
     if (st == GP_OK)
-        st = write_one(c, id, PR_LATEX, expand, NULL, &f->latex);
+        st = write_one(c, id, PR_LATEX, expand, NULL, aux, &f->latex);
     if (st == GP_OK)
-        st = write_one(c, id, PR_CASE, expand, NULL, &f->expr);
+        st = write_one(c, id, PR_CASE, expand, NULL, aux, &f->expr);
     return st;
 }
 
@@ -190,7 +191,10 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
     gp_id *d = malloc((np ? np : 1) * sizeof *d);
     formula *df = calloc(np ? np : 1, sizeof *df);
     size_t ndefs_used = 0;
-    formula *deff = NULL, lossf = {0};
+    formula *deff = NULL, lossf = {0}, *auxf = NULL;
+    uint32_t *aux = NULL;
+    gp_id *auxid = NULL;
+    size_t naux = 0;
     uint32_t *defs_used = NULL;
     unsigned char *used = NULL;
     buf o = BUF_INIT;
@@ -240,10 +244,30 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
         st = GP_ENOMEM;
         goto done;
     }
-    if ((st = write_formula(c, cs->loss, 0, used, &lossf)) != GP_OK)
+    /* a derivative too large to write out as a tree gets auxiliary names
+       for its big shared parts (the budget keeps small cases inline) */
+    aux = calloc(c->nnode, sizeof *aux);
+    if (!aux) {
+        st = GP_ENOMEM;
+        goto done;
+    }
+    if (!opts->expand)
+        naux = print_choose_aux(c, np, d, 1, 50000 + 8 * nall, aux);
+    auxid = malloc((naux ? naux : 1) * sizeof *auxid);
+    auxf = calloc(naux ? naux : 1, sizeof *auxf);
+    if (!auxid || !auxf) {
+        st = GP_ENOMEM;
+        goto done;
+    }
+    for (size_t id = 0; id < c->nnode; id++)
+        if (aux[id])
+            auxid[aux[id] - 1] = (gp_id)id;
+    if ((st = write_formula(c, cs->loss, 0, used, NULL, &lossf)) != GP_OK)
         goto done;
     for (size_t i = 0; i < np && st == GP_OK; i++)
-        st = write_formula(c, d[i], opts->expand, used, &df[i]);
+        st = write_formula(c, d[i], opts->expand, used, naux ? aux : NULL, &df[i]);
+    for (size_t k = 0; k < naux && st == GP_OK; k++)
+        st = write_formula(c, auxid[k], 0, used, aux, &auxf[k]);
     if (st != GP_OK)
         goto done;
     /* the definitions the table names, closed under their own uses */
@@ -267,7 +291,7 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
                 continue;
             used[id] = 0; /* listed once */
             defs_used[ndefs_used] = cs->defs[k];
-            if ((st = write_formula(c, id, 0, used, &deff[ndefs_used])) != GP_OK)
+            if ((st = write_formula(c, id, 0, used, NULL, &deff[ndefs_used])) != GP_OK)
                 goto done;
             ndefs_used++;
         }
@@ -317,6 +341,14 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
                 pad(&o, print_width(lt) + print_width(pt[i]) + 4, w);
                 buf_printf(&o, " = %s\n", df[i].text);
             }
+            if (naux) {
+                buf_puts(&o, "\nwith the shared parts\n");
+                for (size_t k = 0; k < naux; k++) {
+                    buf_puts(&o, "  ");
+                    print_aux_name(&o, (uint32_t)k + 1, PR_TEXT);
+                    buf_printf(&o, " = %s\n", auxf[k].text);
+                }
+            }
             if (ndefs_used) {
                 size_t wd = 0;
                 for (size_t i = 0; i < ndefs_used; i++)
@@ -333,7 +365,7 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
                 buf_puts(&o, "\nassuming nonzero:");
                 for (size_t i = 0; i < c->nassume; i++) {
                     char *s = NULL;
-                    write_one(c, c->assume[i], PR_TEXT, 0, NULL, &s);
+                    write_one(c, c->assume[i], PR_TEXT, 0, NULL, NULL, &s);
                     buf_printf(&o, "%s %s", i ? "," : "", s ? s : "?");
                     free(s);
                 }
@@ -357,6 +389,19 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
                 md_cell(&o, df[i].text);
                 buf_puts(&o, " |\n");
             }
+            if (naux) {
+                buf_puts(&o, "\nwith the shared parts\n\n| name | value |\n| --- | --- |\n");
+                for (size_t k = 0; k < naux; k++) {
+                    buf b2 = BUF_INIT;
+                    print_aux_name(&b2, (uint32_t)k + 1, PR_TEXT);
+                    buf_puts(&o, "| ");
+                    md_cell(&o, b2.s ? b2.s : "");
+                    buf_puts(&o, " | ");
+                    md_cell(&o, auxf[k].text);
+                    buf_puts(&o, " |\n");
+                    buf_free(&b2);
+                }
+            }
             if (ndefs_used) {
                 buf_puts(&o, "\nwhere\n\n| name | definition |\n| --- | --- |\n");
                 for (size_t i = 0; i < ndefs_used; i++) {
@@ -377,6 +422,15 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
             for (size_t i = 0; i < np; i++)
                 buf_printf(&o, "  \\frac{\\partial %s}{\\partial %s} &= %s%s\n", ll, pl[i], df[i].latex,
                            i + 1 < np || ndefs_used ? " \\\\" : "");
+            if (naux) {
+                buf_puts(&o, "  \\intertext{with the shared parts}\n");
+                for (size_t k = 0; k < naux; k++) {
+                    buf b2 = BUF_INIT;
+                    print_aux_name(&b2, (uint32_t)k + 1, PR_LATEX);
+                    buf_printf(&o, "  %s &= %s%s\n", b2.s ? b2.s : "", auxf[k].latex, k + 1 < naux || ndefs_used ? " \\\\" : "");
+                    buf_free(&b2);
+                }
+            }
             if (ndefs_used) {
                 buf_puts(&o, "  \\intertext{where}\n");
                 for (size_t i = 0; i < ndefs_used; i++)
@@ -424,10 +478,25 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
                 buf_json_str(&o, DEFF(i).expr);
                 buf_puts(&o, "}");
             }
+            buf_puts(&o, "],\n \"auxiliaries\": [");
+            for (size_t k = 0; k < naux; k++) {
+                buf b2 = BUF_INIT;
+                print_aux_name(&b2, (uint32_t)k + 1, PR_CASE);
+                buf_puts(&o, k ? ",\n  {\"name\": " : "\n  {\"name\": ");
+                buf_json_str(&o, b2.s ? b2.s : "");
+                buf_puts(&o, ", \"text\": ");
+                buf_json_str(&o, auxf[k].text);
+                buf_puts(&o, ", \"latex\": ");
+                buf_json_str(&o, auxf[k].latex);
+                buf_puts(&o, ", \"expr\": ");
+                buf_json_str(&o, auxf[k].expr);
+                buf_puts(&o, "}");
+                buf_free(&b2);
+            }
             buf_puts(&o, "],\n \"assumptions\": [");
             for (size_t i = 0; i < c->nassume; i++) {
                 char *s = NULL;
-                write_one(c, c->assume[i], PR_CASE, 0, NULL, &s);
+                write_one(c, c->assume[i], PR_CASE, 0, NULL, NULL, &s);
                 if (i)
                     buf_puts(&o, ", ");
                 buf_puts(&o, "{\"nonzero\": ");
@@ -475,6 +544,11 @@ done:
     for (size_t i = 0; deff && i < cs->ndefs; i++)
         formula_free(&deff[i]);
     formula_free(&lossf);
+    for (size_t k = 0; auxf && k < naux; k++)
+        formula_free(&auxf[k]);
+    free(auxf);
+    free(auxid);
+    free(aux);
     free(deff);
     free(defs_used);
     free(used);
