@@ -70,7 +70,8 @@
 #define ALG_MAX_BYTES ((size_t)64 << 20) /* printed size, as render.c's unexpanded fallback */
 #define ALG_MAX_POW 65535u               /* larger powers only of a monomial with coefficient ±1 */
 
-/* A quotient num/den, reduced: gcd 1, den monic (1 for a polynomial). */
+/* A quotient num/den, reduced: gcd 1; den monic in the working context,
+   integral (rf_canon) in the display context; 1 for a polynomial. */
 typedef struct rf {
     fmpq_mpoly_t num; /* numerator */
     fmpq_mpoly_t den; /* denominator */
@@ -100,7 +101,7 @@ typedef struct alg {
     pr_syntax syn;
     /* the cone of the root, one slot per node */
     gp_id root;
-    unsigned char *mark;     /* [root + 1]: in the cone */
+    unsigned char *mark;     /* [c->nnode]: in the cone */
     uint32_t *slot;          /* [root + 1]: slot of a cone node */
     uint32_t *uses;          /* [nslot]: parents in the cone not yet converted */
     rf *val;                 /* [nslot]: the node as a quotient */
@@ -774,7 +775,7 @@ static int setup(alg *a)
 {
     gp_ctx *c = a->c;
     size_t nid = (size_t)a->root + 1;
-    a->mark = calloc(nid, 1);
+    a->mark = calloc(c->nnode, 1); /* dag_reach's contract: one per node */
     a->slot = malloc(nid * sizeof *a->slot);
     a->leafvar = malloc((c->nleaf ? c->nleaf : 1) * sizeof *a->leafvar);
     a->lvleaf = malloc((c->nleaf ? c->nleaf : 1) * sizeof *a->lvleaf);

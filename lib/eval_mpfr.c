@@ -45,6 +45,11 @@
 #define M_TOP 1       /* needed at the requested row (or static/dataset) */
 #define M_INNER 2     /* needed below a reduction, at every row */
 #define NOSLOT UINT32_MAX
+/* sin and cos reduce their argument modulo 2 pi with about EXP(x) + prec
+   bits of pi: beyond |x| = 2^TRIG_MAX_EXP (milliseconds) the cost grows
+   without bound (exp(exp(20)) is 2^(7e8), inside MPFR's range), and no
+   gradient check means anything there, so it is a fault instead */
+#define TRIG_MAX_EXP 65536
 
 typedef struct evaluator {
     gp_ctx *c;
@@ -221,8 +226,17 @@ static void call(evaluator *e, mpfr_ptr r, gp_fn fn, mpfr_srcptr x)
         else
             mpfr_set(r, e->w1, MPFR_RNDN);
         break;
-    case GP_FN_SIN: mpfr_sin(r, x, MPFR_RNDN); break;
-    case GP_FN_COS: mpfr_cos(r, x, MPFR_RNDN); break;
+    case GP_FN_SIN:
+    case GP_FN_COS:
+        if (mpfr_regular_p(x) && mpfr_get_exp(x) > TRIG_MAX_EXP) {
+            mpfr_set_nan(r);
+            e->why = "argument of sin or cos too large";
+        } else if (fn == GP_FN_SIN) {
+            mpfr_sin(r, x, MPFR_RNDN);
+        } else {
+            mpfr_cos(r, x, MPFR_RNDN);
+        }
+        break;
     case GP_FN_STEP: mpfr_set_ui(r, mpfr_sgn(x) > 0, MPFR_RNDN); break;
     case GP_FN_SIGN: mpfr_set_si(r, mpfr_sgn(x), MPFR_RNDN); break;
     default: mpfr_set_nan(r); break;

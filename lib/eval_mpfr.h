@@ -44,7 +44,8 @@ typedef struct eval_fault {
     gp_id node;        /* first faulty node, GP_NIL if none */
     const char *what;  /* static text: "log of a negative number", "log of zero",
                           "division by zero", "non-integer power of a negative number",
-                          "overflow", "underflow", "no samples", "not a number"; NULL if none */
+                          "overflow", "underflow", "no samples", "not a number",
+                          "argument of sin or cos too large" (|x| > 2^65536); NULL if none */
     long sample;       /* the sample it happened at, -1 for static/dataset-level nodes */
 } eval_fault;
 

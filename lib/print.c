@@ -78,6 +78,20 @@ static void letters(buf *out, const char *s, size_t n, pr_syntax syn)
         if (hat)
             buf_putc(out, '}');
     } else {
+        /* a precomposed letter where Unicode has one (ŷ), else a combining hat */
+        static const char *const pre[][2] = {
+            {"a", "â"}, {"c", "ĉ"}, {"e", "ê"}, {"g", "ĝ"}, {"h", "ĥ"}, {"i", "î"}, {"j", "ĵ"}, {"o", "ô"}, {"s", "ŝ"},
+            {"u", "û"}, {"w", "ŵ"}, {"y", "ŷ"}, {"z", "ẑ"}, {"A", "Â"}, {"C", "Ĉ"}, {"E", "Ê"}, {"G", "Ĝ"}, {"H", "Ĥ"},
+            {"I", "Î"}, {"J", "Ĵ"}, {"O", "Ô"}, {"S", "Ŝ"}, {"U", "Û"}, {"W", "Ŵ"}, {"Y", "Ŷ"}, {"Z", "Ẑ"},
+        };
+        const char *composed = NULL;
+        for (size_t i = 0; hat && !g && i < sizeof pre / sizeof pre[0]; i++)
+            if (pre[i][0][0] == s[0])
+                composed = pre[i][1];
+        if (composed) {
+            buf_puts(out, composed);
+            return;
+        }
         if (g)
             buf_puts(out, g);
         else

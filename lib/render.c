@@ -187,7 +187,7 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
     /* which params */
     size_t np = opts->nwrt ? opts->nwrt : cs->nparams;
     uint32_t *leaf = malloc((np ? np : 1) * sizeof *leaf);
-    gp_id *wrt = malloc((np ? np : 1) * sizeof *wrt);
+    gp_id *wrt = calloc(np ? np : 1, sizeof *wrt);
     gp_id *d = malloc((np ? np : 1) * sizeof *d);
     formula *df = calloc(np ? np : 1, sizeof *df);
     size_t ndefs_used = 0;

@@ -7,7 +7,8 @@
 # file) the input is written to a temporary file and the binary is run twice:
 #
 #   gradproof derive FILE [ARGS]                 stderr must equal the %%EXPECT
-#       block exactly (the temporary path replaced by INPUT), stdout must be
+#       block exactly (the temporary path replaced by INPUT, its directory by
+#       DIR), stdout must be
 #       empty, the exit status must equal %%EXIT;
 #   gradproof derive FILE [ARGS] --format json   stdout must be one JSON
 #       document whose "diagnostics" hold at least one error and say the same
@@ -60,7 +61,8 @@ fi
 # lines of the expected stderr ($2).  $3 is the input path (replaced by INPUT).
 json_check='
 import json, sys
-out, exp, path = sys.argv[1], sys.argv[2], sys.argv[3]
+out, exp, path, dir = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+sub = lambda s: s.replace(path, "INPUT").replace(dir, "DIR")
 raw = open(out, "rb").read()
 try:
     doc = json.loads(raw.decode("utf-8"))
@@ -77,8 +79,8 @@ if not any(isinstance(d, dict) and d.get("severity") == "error" for d in ds):
 got = []
 for d in ds:
     f = d.get("file")
-    pos = "" if f is None else "%s:%s:%s: " % (f.replace(path, "INPUT"), d.get("line"), d.get("column"))
-    got.append("gradproof: %s%s: %s" % (pos, d.get("severity"), str(d.get("message")).replace(path, "INPUT")))
+    pos = "" if f is None else "%s:%s:%s: " % (sub(f), d.get("line"), d.get("column"))
+    got.append("gradproof: %s%s: %s" % (pos, d.get("severity"), sub(str(d.get("message")))))
 want = [l for l in open(exp, encoding="utf-8", errors="replace").read().split("\n") if l.startswith("gradproof: ")]
 if got != want:
     print("the JSON diagnostics differ from the text ones")
@@ -90,7 +92,7 @@ if got != want:
 # ---- read the golden file ----
 mapfile -t L <"$golden"
 nl=${#L[@]}
-declare -a ids descs args nofile bytes skip inputs expects exits e_start e_end
+declare -a ids descs args nofile bytes skip inputs expects exits e_start e_end aux
 declare -A seen
 n=0
 i=0
@@ -120,6 +122,7 @@ while [ $i -lt $nl ]; do
     nofile[n]=0
     bytes[n]=0
     skip[n]=""
+    aux[n]=""
     input=""
     i=$((i + 1))
     # directives, then the input up to %%EXPECT
@@ -127,6 +130,7 @@ while [ $i -lt $nl ]; do
         case ${L[$i]} in
         %%ARGS\ *) args[n]=${L[$i]#%%ARGS } ;;
         %%NOFILE) nofile[n]=1 ;;
+        %%AUX\ *) aux[n]+=${L[$i]#%%AUX }$'\n' ;;
         %%BYTES) bytes[n]=1 ;;
         %%SKIP*) skip[n]=${L[$i]#%%SKIP}; skip[n]=${skip[n]# }; [ -n "${skip[n]}" ] || skip[n]="(no reason given)" ;;
         %%FAIL\ * | %%EXIT*)
@@ -194,15 +198,21 @@ for ((k = 0; k < n; k++)); do
             printf '%s' "${inputs[k]}" >"$in"
         fi
     fi
+    # auxiliary files: "%%AUX name text", the text decoded with printf %b
+    while IFS= read -r a; do
+        [ -n "$a" ] || continue
+        printf '%b' "${a#* }" >"$dir/${a%% *}"
+    done <<<"${aux[k]}"
     read -r -a extra <<<"${args[k]}"
     printf '%s' "${expects[k]}" >"$dir/expected"
 
     # text run
     (cd "$dir" && "${tmo[@]}" "$bin" derive "$in" "${extra[@]}" >"$dir/stdout" 2>"$dir/stderr.raw")
     st=$?
-    # replace the path (a literal, escaped for sed) by INPUT
+    # replace the path by INPUT and its directory by DIR (literals, escaped for sed)
     pat=$(printf '%s' "$in" | sed 's/[][\.*^$/]/\\&/g')
-    sed "s/$pat/INPUT/g" "$dir/stderr.raw" >"$dir/stderr"
+    dpat=$(printf '%s' "$dir" | sed 's/[][\.*^$/]/\\&/g')
+    sed -e "s/$pat/INPUT/g" -e "s/$dpat/DIR/g" "$dir/stderr.raw" >"$dir/stderr"
     actual[k]=$(cat "$dir/stderr"; echo x)
     actual[k]=${actual[k]%x}
     actual_exit[k]=$st
@@ -228,7 +238,7 @@ for ((k = 0; k < n; k++)); do
     # compare with the text diagnostics as they should be (or are, when updating)
     ref=$dir/expected
     [ "$update" = 1 ] && ref=$dir/stderr
-    if ! jmsg=$(python3 -c "$json_check" "$dir/json" "$ref" "$in" 2>&1); then
+    if ! jmsg=$(python3 -c "$json_check" "$dir/json" "$ref" "$in" "$dir" 2>&1); then
         why+=("--format json: $jmsg")
     fi
 

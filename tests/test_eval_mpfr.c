@@ -569,3 +569,26 @@ Test(eval_mpfr, deep_chain_does_not_recurse)
     mpfr_clear(got);
     gp_ctx_free(c);
 }
+
+/* Found by the derive property test (seed 4, DAG 13898): sin(exp(exp(20)))
+   asks MPFR to reduce 2^(7e8) modulo 2 pi, which does not finish.  Beyond
+   2^65536 it is a fault instead. */
+Test(eval_mpfr, huge_trig_argument_is_a_fault_not_a_hang, .timeout = 10)
+{
+    gp_ctx *c = gp_ctx_new();
+    gp_id big = gp_call(c, GP_FN_EXP, gp_call(c, GP_FN_EXP, dag_num_si(c, 20, 1)));
+    gp_id s = gp_call(c, GP_FN_SIN, big);
+    gp_id co = gp_call(c, GP_FN_COS, dag_num_si(c, 1000000, 1)); /* still computed */
+    mpfr_t got;
+    mpfr_init2(got, 64);
+    eval_fault f;
+    eval1(got, c, NULL, -1, s, 64, &f);
+    cr_assert(mpfr_nan_p(got));
+    cr_assert_eq(f.node, s);
+    cr_assert_str_eq(f.what, "argument of sin or cos too large");
+    eval1(got, c, NULL, -1, co, 64, &f);
+    cr_assert_eq(f.node, GP_NIL);
+    cr_assert(mpfr_cmp_d(got, 0.93675212753315) < 0 && mpfr_cmp_d(got, 0.93675212753314) > 0);
+    mpfr_clear(got);
+    gp_ctx_free(c);
+}
