@@ -854,6 +854,10 @@ static gp_id build(bctx *b, const ast *a)
     gp_ctx *c = b->cs->c;
     if (c->status != GP_OK)
         return GP_NIL;
+    if (!ctx_stack_ok(c)) {
+        err(b, a->off, a->len, "expression nested too deeply for the stack; raise the stack limit (ulimit -s) or simplify");
+        return GP_NIL;
+    }
     switch ((ast_kind)a->kind) {
     case A_NUM:
         return a->num;
@@ -1805,6 +1809,7 @@ gp_status build_case(gp_case *cs)
 
 gp_id build_expr_in_case(gp_case *cs, int src, const ast *a)
 {
+    ctx_stack_mark(cs->c);
     bctx b;
     memset(&b, 0, sizeof b);
     b.cs = cs;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "build.h"
 #include "buf.h"
@@ -42,6 +43,31 @@ void gp_ctx_free(gp_ctx *c)
     free(c->diag);
     arena_free(&c->mem);
     free(c);
+}
+
+void ctx_stack_mark(gp_ctx *c)
+{
+    char here;
+    struct rlimit rl;
+    size_t limit = (size_t)8 << 20;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        limit = (size_t)rl.rlim_cur;
+    if (limit > ((size_t)256 << 20))
+        limit = (size_t)256 << 20;
+    /* keep a margin for the frames of the callers and of libc, GMP and MPFR */
+    size_t margin = (size_t)512 << 10;
+    c->stack_budget = limit > 2 * margin ? limit - 2 * margin : limit / 2;
+    c->stack_base = (uintptr_t)&here;
+}
+
+int ctx_stack_ok(const gp_ctx *c)
+{
+    char here;
+    if (!c->stack_base)
+        return 1;
+    uintptr_t now = (uintptr_t)&here;
+    size_t used = c->stack_base > now ? (size_t)(c->stack_base - now) : (size_t)(now - c->stack_base);
+    return used < c->stack_budget;
 }
 
 void gp_ctx_get_limits(const gp_ctx *c, gp_limits *out) { *out = c->lim; }
@@ -84,6 +110,7 @@ gp_status gp_case_load(gp_ctx *c, const char *name, const char *text, size_t len
         memcpy(cs->dir, name, (size_t)(slash - name));
         cs->dir[slash - name] = '\0';
     }
+    ctx_stack_mark(c);
     gp_status st = parse_case(c, src, &cs->syn);
     if (st != GP_OK && st != GP_EINPUT)
         return st;

@@ -51,7 +51,17 @@ struct gp_ctx {
 
     gp_case **cases;     /* loaded cases, freed with the context */
     size_t ncases, capcases;
+
+    uintptr_t stack_base;   /* an address near the top of the stack at the entry point */
+    size_t stack_budget;    /* bytes of stack the recursive parts may use below it */
 };
+
+/* Note where the stack is at a library entry point, before recursing. */
+void ctx_stack_mark(gp_ctx *c);
+/* Is there stack left for another level of recursion?  The recursive
+   descent and the expression builder check it, so that a deep input is an
+   error, whatever --max-depth says, and never a stack overflow. */
+int ctx_stack_ok(const gp_ctx *c);
 
 /* Grow a dynamic array *pp of element size sz to hold at least `need`
    elements; 0 when out of memory. */

@@ -25,10 +25,13 @@
  * (a q-th root and a p-th power at prec + EXTRA + bits(p), then one rounding).
  *
  * Numerical trouble is a result: NaN and Inf propagate as MPFR makes them,
- * and the first node that produces one (or underflows to zero, seen through
- * MPFR's sticky underflow flag) is recorded in the eval_fault with a reason.
- * The flags are cleared before each node and the caller's flags restored at
- * the end.
+ * and the first node that produces one (or underflows to zero) is recorded
+ * in the eval_fault with a reason: from the operation where it knows one
+ * (log of a negative number, 0^-n, ...), else from MPFR's sticky overflow
+ * and underflow flags, which are cleared before each node; the caller's
+ * flags are restored at the end.  MPFR's exponent range is left as it is
+ * (by default 2^(2^30 - 1): exp(1e6) is a value, exp(1e10) an overflow).
+ * One deliberate refusal: sin and cos of |x| > 2^TRIG_MAX_EXP (see there).
  *
  * Owns: for the duration of one call, the value slots (an mpfr_t per cone
  * node and slot kind, every one cleared on every path), two work variables,
@@ -96,7 +99,7 @@ static void inspect(evaluator *e, gp_id id, mpfr_srcptr r, long sample)
         return;
     if (mpfr_nan_p(r) || mpfr_inf_p(r)) {
         const char *what = e->why;
-        if (mpfr_inf_p(r) && mpfr_overflow_p())
+        if (mpfr_overflow_p()) /* also Inf * 0 inside one n-ary product */
             what = "overflow";
         else if (!what)
             what = mpfr_nan_p(r) ? "not a number" : "infinite value";
@@ -469,6 +472,8 @@ gp_status eval_mpfr(mpfr_t *out, gp_ctx *c, const eval_env *env, long sample, si
     e.c = c;
     e.env = env ? env : &none;
     e.prec = prec < MPFR_PREC_MIN ? MPFR_PREC_MIN : prec;
+    if (e.prec > MPFR_PREC_MAX - EXTRA - 8192) /* room for the work precisions */
+        e.prec = MPFR_PREC_MAX - EXTRA - 8192;
     e.fault = fault ? fault : &dummy;
     e.fault->node = GP_NIL;
     e.fault->what = NULL;

@@ -179,6 +179,9 @@ static void enter(parser *p, token at)
     if (++p->depth > p->c->lim.max_depth)
         fail_at(p, at, "expression nested deeper than the limit of %u levels (raise it with --max-depth)",
                 p->c->lim.max_depth);
+    if (!ctx_stack_ok(p->c))
+        fail_at(p, at, "expression nested too deeply for the stack (%u levels); raise the stack limit (ulimit -s) or simplify",
+                p->depth);
 }
 
 /* ---- numbers ---- */
@@ -454,7 +457,9 @@ static ast *unary(parser *p)
     return a;
 }
 
-/* the n-ary chains: term -> unary {('*'|'/') unary}, expr -> term {('+'|'-') term} */
+/* the n-ary chains: term -> unary {('*'|'/') unary}, expr -> term {('+'|'-') term}.
+   The operand arrays grow in the arena (a recovery longjmp then leaks
+   nothing); the abandoned smaller copies cost at most as much again. */
 static ast *chain(parser *p, ast_kind k, tok_kind plain, tok_kind inverse, ast *(*sub)(parser *))
 {
     size_t off = peek(p).off;
@@ -462,60 +467,28 @@ static ast *chain(parser *p, ast_kind k, tok_kind plain, tok_kind inverse, ast *
     if (peek(p).kind != plain && peek(p).kind != inverse)
         return first;
     size_t n = 1, cap = 8;
-    ast **kid = malloc(cap * sizeof *kid);
-    uint8_t *inv = malloc(cap);
-    if (!kid || !inv) {
-        free(kid);
-        free(inv);
-        p->c->status = GP_ENOMEM;
-        longjmp(p->fail, 2);
-    }
+    ast **kid = alloc(p, cap * sizeof *kid);
+    uint8_t *inv = alloc(p, cap);
     kid[0] = first;
-    inv[0] = 0;
     while (peek(p).kind == plain || peek(p).kind == inverse) {
         int is_inv = advance(p).kind == inverse;
-        ast *next;
-        /* a recovery jump from inside sub() must not leak the arrays */
-        jmp_buf saved;
-        memcpy(saved, p->fail, sizeof saved);
-        if (setjmp(p->fail)) {
-            free(kid);
-            free(inv);
-            memcpy(p->fail, saved, sizeof saved);
-            longjmp(p->fail, 1);
-        }
-        next = sub(p);
-        memcpy(p->fail, saved, sizeof saved);
+        ast *next = sub(p);
         if (n == cap) {
-            cap *= 2;
-            ast **k2 = realloc(kid, cap * sizeof *kid);
-            uint8_t *i2 = k2 ? realloc(inv, cap) : NULL;
-            if (!k2 || !i2) {
-                free(k2 ? k2 : kid);
-                free(inv);
-                p->c->status = GP_ENOMEM;
-                longjmp(p->fail, 2);
-            }
+            ast **k2 = alloc(p, 2 * cap * sizeof *kid);
+            uint8_t *i2 = alloc(p, 2 * cap);
+            memcpy(k2, kid, n * sizeof *kid);
+            memcpy(i2, inv, n);
             kid = k2;
             inv = i2;
+            cap *= 2;
         }
         kid[n] = next;
         inv[n++] = (uint8_t)is_inv;
     }
     ast *a = node(p, k, off);
     a->n = (uint32_t)n;
-    a->kid = arena_alloc(&p->c->mem, n * sizeof *kid);
-    a->inv = arena_alloc(&p->c->mem, n);
-    if (!a->kid || !a->inv) {
-        free(kid);
-        free(inv);
-        p->c->status = GP_ENOMEM;
-        longjmp(p->fail, 2);
-    }
-    memcpy(a->kid, kid, n * sizeof *kid);
-    memcpy(a->inv, inv, n);
-    free(kid);
-    free(inv);
+    a->kid = kid;
+    a->inv = inv;
     finish(p, a);
     return a;
 }
@@ -865,6 +838,7 @@ gp_status parse_case(gp_ctx *c, int src, syntax *out)
 
 gp_status parse_expr_source(gp_ctx *c, int src, ast **out)
 {
+    ctx_stack_mark(c);
     parser p;
     memset(&p, 0, sizeof p);
     p.c = c;

@@ -201,7 +201,9 @@ for ((k = 0; k < n; k++)); do
     # auxiliary files: "%%AUX name text", the text decoded with printf %b
     while IFS= read -r a; do
         [ -n "$a" ] || continue
-        printf '%b' "${a#* }" >"$dir/${a%% *}"
+        t=""
+        [[ $a == *" "* ]] && t=${a#* }
+        printf '%b' "$t" >"$dir/${a%% *}"
     done <<<"${aux[k]}"
     read -r -a extra <<<"${args[k]}"
     printf '%s' "${expects[k]}" >"$dir/expected"

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "ctx.h"
 #include "dag.h"
 #include "eval_mpfr.h"
@@ -590,5 +591,50 @@ Test(eval_mpfr, huge_trig_argument_is_a_fault_not_a_hang, .timeout = 10)
     cr_assert_eq(f.node, GP_NIL);
     cr_assert(mpfr_cmp_d(got, 0.93675212753315) < 0 && mpfr_cmp_d(got, 0.93675212753314) > 0);
     mpfr_clear(got);
+    gp_ctx_free(c);
+}
+
+/* eval_env_case points the table at a loaded case's exact data. */
+Test(eval_mpfr, loss_of_a_loaded_case_over_its_data)
+{
+    static const char text[] = "input x\n"
+                               "target y\n"
+                               "param w\n"
+                               "loss C = mean((w*x - y)^2)/2\n"
+                               "data\n"
+                               "x y\n"
+                               "1 2\n"
+                               "2 3\n"
+                               "4 0.5\n"
+                               "end\n";
+    gp_ctx *c = gp_ctx_new();
+    gp_case *cs = NULL;
+    cr_assert_eq(gp_case_load(c, "t.case", text, sizeof text - 1, &cs), GP_OK);
+    cr_assert_eq(cs->nparams, 1);
+    mpq_t *q = calloc(c->nleaf, sizeof *q);
+    for (size_t i = 0; i < c->nleaf; i++)
+        mpq_init(q[i]);
+    mpq_set_si(q[cs->params[0]], 1, 2);
+    eval_env env;
+    memset(&env, 0, sizeof env);
+    env.leafq = (const mpq_t *)q;
+    eval_env_case(&env, cs);
+    cr_assert_eq(env.nsamples, 3);
+    mpfr_t got, want;
+    mpfr_init2(got, 128);
+    mpfr_init2(want, 128);
+    eval1(got, c, &env, -1, cs->loss, 128, NULL);
+    /* residuals 1/2 - 2, 1 - 3, 2 - 1/2: (9/4 + 4 + 9/4)/6 = 17/12 */
+    mpq_t ref;
+    mpq_init(ref);
+    mpq_set_si(ref, 17, 12);
+    mpfr_set_q(want, ref, MPFR_RNDN);
+    assert_equal(got, want, "C at w = 1/2");
+    mpq_clear(ref);
+    for (size_t i = 0; i < c->nleaf; i++)
+        mpq_clear(q[i]);
+    free(q);
+    mpfr_clear(got);
+    mpfr_clear(want);
     gp_ctx_free(c);
 }
