@@ -181,24 +181,60 @@ gp_status gp_diag_render(const gp_ctx *c, size_t i, char **out)
     } else {
         const gp_source *s = &c->src[d->src];
         buf_printf(&b, "%s:%u:%u: %s: %s\n", s->name, d->line, d->col, sevname(d->sev), d->msg);
-        /* quote the line, tabs kept so that the caret lines up under them */
+        /* quote the line, tabs kept so that the caret lines up under them;
+           a long line is shown as a window around the fault */
         size_t a = d->off;
         while (a > 0 && s->text[a - 1] != '\n')
             a--;
         size_t e = a;
         while (e < s->len && s->text[e] != '\n' && s->text[e] != '\r')
             e++;
-        buf_puts(&b, "  ");
+        unsigned col = d->col, ecol = d->ecol;
+        const unsigned before = 60, after = 60;
+        int cut_left = 0, cut_right = 0;
+        if (col > before + 1) {
+            /* skip col - before - 1 code points */
+            unsigned skip = col - before - 1, k = 0;
+            while (a < e && k < skip) {
+                a++;
+                while (a < e && ((unsigned char)s->text[a] & 0xC0) == 0x80)
+                    a++;
+                k++;
+            }
+            col -= skip;
+            ecol -= skip;
+            cut_left = 1;
+        }
+        {
+            /* end the window `after` code points past the underline */
+            size_t p = a;
+            unsigned k = 1;
+            while (p < e && k < ecol + after) {
+                p++;
+                while (p < e && ((unsigned char)s->text[p] & 0xC0) == 0x80)
+                    p++;
+                k++;
+            }
+            if (p < e) {
+                e = p;
+                cut_right = 1;
+            }
+        }
+        buf_puts(&b, cut_left ? "  ..." : "  ");
         buf_putn(&b, s->text + a, e - a);
-        buf_puts(&b, "\n  ");
+        buf_puts(&b, cut_right ? "...\n  " : "\n  ");
+        if (cut_left)
+            buf_puts(&b, "   ");
         unsigned k = 1;
-        for (size_t p = a; p < e && k < d->col; p++) {
+        for (size_t p = a; p < e && k < col; p++) {
             if (((unsigned char)s->text[p] & 0xC0) == 0x80)
                 continue;
             buf_putc(&b, s->text[p] == '\t' ? '\t' : ' ');
             k++;
         }
-        unsigned w = d->ecol > d->col ? d->ecol - d->col : 1;
+        unsigned w = ecol > col ? ecol - col : 1;
+        if (w > before + after)
+            w = before + after;
         for (unsigned j = 0; j < w; j++)
             buf_putc(&b, '^');
         buf_putc(&b, '\n');
