@@ -1702,6 +1702,11 @@ gp_status build_case(gp_case *cs)
         }
     }
     collect(&b); /* reports clashes; registers constants, definitions and the loss */
+    /* constants get their element now: declarations may use them in ranges */
+    for (size_t si = 0; si < cs->nsym && c->status == GP_OK; si++)
+        if (cs->sym[si].kind == SYM_CONST && !alloc_elements(&b, &cs->sym[si], cs->sym[si].decl, cs->sym[si].off,
+                                                            cs->sym[si].len))
+            break;
     /* the declarations' own duplicates */
     for (size_t i = 0; i < cs->syn.n && c->status == GP_OK; i++) {
         const stmt *st = &cs->syn.s[i];
@@ -1726,11 +1731,12 @@ gp_status build_case(gp_case *cs)
     /* constants and definitions: one element each, or a box of elements */
     for (size_t si = 0; si < cs->nsym && c->status == GP_OK; si++) {
         symbol *s = &cs->sym[si];
-        if (s->kind == SYM_CONST || s->kind == SYM_LOSS || (s->kind == SYM_DEF && s->nidx == 0)) {
+        if (s->kind == SYM_CONST)
+            continue; /* allocated above */
+        if (s->kind == SYM_LOSS || (s->kind == SYM_DEF && s->nidx == 0)) {
             if (!alloc_elements(&b, s, s->decl, s->off, s->len))
                 break;
-            if (s->kind != SYM_CONST)
-                cs->elem[s->first].def = s->decl;
+            cs->elem[s->first].def = s->decl;
             continue;
         }
         if (s->kind != SYM_DEF)
@@ -1775,11 +1781,10 @@ gp_status build_case(gp_case *cs)
         free(b.deps);
         return c->status;
     }
-    if (cs->loss_sym == NOSYM) {
-        diag_error(c, b.src, c->src[b.src].len, 0, "the case has no loss: add a line 'loss C = expression'");
-    } else {
+    if (cs->loss_sym != NOSYM)
         cs->loss = cs->elem[cs->sym[cs->loss_sym].first].node;
-    }
+    else if (!cs->syn.loss_failed) /* a malformed loss line was reported already */
+        diag_error(c, b.src, c->src[b.src].len, 0, "the case has no loss: add a line 'loss C = expression'");
     for (size_t i = 0; i < cs->syn.n && c->status == GP_OK; i++) {
         const stmt *st = &cs->syn.s[i];
         switch (st->kind) {

@@ -72,7 +72,7 @@ static size_t factors(gp_ctx *c, gp_id t, gp_id *coef, const gp_id **f)
         return n->nkid;
     }
     *coef = GP_NIL;
-    *f = &c->node[t].kid[0]; /* placeholder; replaced by the caller's single */
+    *f = NULL; /* the caller uses the term itself as its one factor */
     return 1;
 }
 
@@ -211,9 +211,11 @@ static int propagate(sweep *s, gp_id id, gp_id adj)
         return add_contrib(s, b, gp_mul(c, 3, f));
     }
     case GP_OP_FN: {
+        /* read the node before interning: the node array may move */
         gp_id u = n->kid[0], d;
+        gp_fn fn = (gp_fn)n->fn;
         gp_id one = dag_num_si(c, 1, 1);
-        switch ((gp_fn)n->fn) {
+        switch (fn) {
         case GP_FN_EXP: d = id; break;
         case GP_FN_LOG: d = gp_pow_si(c, u, -1, 1); break;
         case GP_FN_TANH: d = gp_sub(c, one, gp_pow_si(c, id, 2, 1)); break;
@@ -375,7 +377,8 @@ gp_status derive_grad(gp_ctx *c, gp_id f, size_t nwrt, const gp_id *wrt, gp_id *
                 emit_result(&r, (gp_id)id, adj);
             } else if (n->op == GP_OP_MEAN || n->op == GP_OP_SUMS) {
                 dsweep d = {&s, dhead, (gp_op)n->op, adj};
-                ok = sample_sweep(&s, n->kid[0], dag_num_si(c, 1, 1), 1, emit_reduced, &d);
+                gp_id arg = n->kid[0]; /* before interning moves the node array */
+                ok = sample_sweep(&s, arg, dag_num_si(c, 1, 1), 1, emit_reduced, &d);
             } else {
                 s.head = dhead;
                 ok = propagate(&s, (gp_id)id, adj);

@@ -110,24 +110,29 @@ static void fail_at(parser *p, token t, const char *fmt, ...)
     longjmp(p->fail, 1);
 }
 
-/* "found 'x'" or "found end of line" */
-static void describe(parser *p, token t, buf *b)
+/* "'x'" or "end of line", into a fixed buffer: the callers longjmp */
+typedef struct tokdesc {
+    char s[64];
+} tokdesc;
+
+static tokdesc describe(parser *p, token t)
 {
+    tokdesc d;
     if (t.kind == T_NAME || t.kind == T_NUM || t.kind == T_STR)
-        buf_printf(b, "'%.*s'", (int)(t.len > 40 ? 40 : t.len), p->lx.s + t.off);
+        snprintf(d.s, sizeof d.s, "'%.*s'", (int)(t.len > 40 ? 40 : t.len), p->lx.s + t.off);
     else
-        buf_puts(b, lex_kind_str(t.kind));
+        snprintf(d.s, sizeof d.s, "%s", lex_kind_str(t.kind));
+    return d;
 }
 
 static void expected(parser *p, const char *what) __attribute__((noreturn));
 static void expected(parser *p, const char *what)
 {
     token t = peek(p);
-    buf b = BUF_INIT;
-    describe(p, t, &b);
+    tokdesc d = describe(p, t);
     if (t.kind == T_NL || t.kind == T_EOF)
         t.len = 1;
-    fail_at(p, t, "expected %s, found %s", what, b.s ? b.s : "?");
+    fail_at(p, t, "expected %s, found %s", what, d.s);
 }
 
 static token expect(parser *p, tok_kind k, const char *what)
@@ -503,9 +508,7 @@ static void end_of_statement(parser *p)
     token t = peek(p);
     if (t.kind == T_NL || t.kind == T_EOF)
         return;
-    buf b = BUF_INIT;
-    describe(p, t, &b);
-    fail_at(p, t, "expected end of line, found %s", b.s ? b.s : "?");
+    fail_at(p, t, "expected end of line, found %s", describe(p, t).s);
 }
 
 static token name_tok(parser *p, const char *what)
@@ -629,9 +632,7 @@ static void data_block(parser *p, stmt *s, token kw)
                 advance(p);
                 cell.len = b.off + b.len - a.off;
             } else if (a.kind != T_NUM) {
-                buf bb = BUF_INIT;
-                describe(p, a, &bb);
-                fail_at(p, a, "expected a number in the data row, found %s", bb.s ? bb.s : "?");
+                fail_at(p, a, "expected a number in the data row, found %s", describe(p, a).s);
             }
             if (!ctx_grow((void **)&s->cells, &capcell, ncell + 1, sizeof *s->cells)) {
                 p->c->status = GP_ENOMEM;
@@ -657,12 +658,9 @@ static void statement(parser *p, stmt *s)
     s->off = t.off;
     s->koff = t.off;
     s->klen = t.len;
-    if (t.kind != T_NAME) {
-        buf b = BUF_INIT;
-        describe(p, t, &b);
+    if (t.kind != T_NAME)
         fail_at(p, t, "expected a statement (a declaration, a definition 'name = expr', 'loss', 'claim', ...), found %s",
-                b.s ? b.s : "?");
-    }
+                describe(p, t).s);
     if (tok_is(p, t, "title")) {
         advance(p);
         s->kind = S_TITLE;
@@ -747,13 +745,11 @@ static void statement(parser *p, stmt *s)
         /* a definition: NAME { '[' expr ']' } '=' expr [for ...] */
         token la = peek_at(p, 1);
         if (la.kind != T_EQ && la.kind != T_LB) {
-            buf b = BUF_INIT;
-            describe(p, la, &b);
             if (la.kind == T_NAME || la.kind == T_STR)
                 fail_at(p, t, "unknown statement '%.*s' (expected a keyword such as param or loss, or a definition 'name = expr')",
                         (int)t.len, p->lx.s + t.off);
             fail_at(p, la, "expected '=' after '%.*s' in a definition, found %s", (int)t.len, p->lx.s + t.off,
-                    b.s ? b.s : "?");
+                    describe(p, la).s);
         }
         s->kind = S_DEF;
         declname d;
@@ -826,6 +822,8 @@ gp_status parse_case(gp_ctx *c, int src, syntax *out)
             statement(&p, s);
             out->n++;
         } else {
+            if (s->kind == S_LOSS || (s->klen == 4 && !memcmp(p.lx.s + s->koff, "loss", 4)))
+                out->loss_failed = 1; /* no "the case has no loss" on top of this error */
             free(s->cells);
             free(s->rowoff);
             if (r == 2 || c->status != GP_OK)

@@ -85,8 +85,9 @@ struct stmt {
 };
 
 typedef struct syntax {
-    stmt *s;     /* statements in source order (malloc) */
+    stmt *s;         /* statements in source order (malloc) */
     size_t n, cap;
+    int loss_failed; /* a `loss` statement was there but did not parse */
 } syntax;
 
 /* Parse source `src`; errors go to the context.  Returns GP_OK, GP_EINPUT

@@ -416,6 +416,11 @@ static int opens_paren(const printer *p, gp_id id)
     return node_prec(p, id, 0) < P_PROD;
 }
 
+static const char *const fn_text[] = {"exp", "log", "tanh", "σ", "relu", "|", "softplus", "sin", "cos", "step", "sign"};
+static const char *const fn_latex[] = {"\\exp", "\\log", "\\tanh", "\\sigma", "\\operatorname{relu}", "\\left|",
+                                       "\\operatorname{softplus}", "\\sin", "\\cos", "\\operatorname{step}",
+                                       "\\operatorname{sgn}"};
+
 /* Items of a product in reading order, pushed reversed at the end. */
 typedef struct seq {
     task *v;
@@ -517,6 +522,17 @@ static void sq_power(printer *p, seq *q, gp_id base, mpq_srcptr e)
             sq_lit(p, q, "√");
             sq_node(p, q, base, P_ATOM);
         }
+        return;
+    }
+    const gp_node *bn = &p->c->node[base];
+    if (syn != PR_CASE && mpz_cmp_ui(mpq_denref(e), 1) == 0 && bn->op == GP_OP_FN && !is_named(p, base, 0) &&
+        bn->fn != GP_FN_ABS) {
+        /* tanh²(u), σ²(u): the power goes on the function's name */
+        sq_lit(p, q, syn == PR_LATEX ? fn_latex[bn->fn] : fn_text[bn->fn]);
+        sq_lit(p, q, exponent(p, e));
+        sq_lit(p, q, syn == PR_LATEX ? "\\left(" : "(");
+        sq_node(p, q, bn->kid[0], 0);
+        sq_lit(p, q, syn == PR_LATEX ? "\\right)" : ")");
         return;
     }
     sq_node(p, q, base, P_POW + 1);
@@ -709,6 +725,7 @@ static void expand_product(printer *p, gp_id id, int flags, int ctxprec)
         if (dparen)
             sq_lit(p, &q, "(");
         int dfirst = 1;
+        gp_id dprev = GP_NIL; /* GP_NIL: the coefficient */
         if (cden) {
             sq_lit(p, &q, mpz_str(p, mpq_denref(coef)));
             dfirst = 0;
@@ -717,7 +734,8 @@ static void expand_product(printer *p, gp_id id, int flags, int ctxprec)
             if (!f[i].den)
                 continue;
             if (!dfirst)
-                sq_lit(p, &q, syn == PR_CASE ? "*" : syn == PR_LATEX ? " " : (opens_paren(p, f[i].id) ? "" : "·"));
+                sq_lit(p, &q, syn == PR_CASE ? "*" : syn == PR_LATEX ? " " : (juxtapose(p, dprev, f[i].id) ? "" : "·"));
+            dprev = f[i].id;
             sq_power(p, &q, f[i].id, f[i].e);
             dfirst = 0;
         }

@@ -275,7 +275,8 @@ gp_id gp_mul(gp_ctx *c, size_t n, const gp_id *in)
         idlist neg;
         il_init(&neg);
         gp_id m1 = dag_num_si(c, -1, 1);
-        for (uint32_t j = 0; j < s->nkid; j++)
+        uint32_t ns = s->nkid;
+        for (uint32_t j = 0; j < ns; j++)
             if (!il_push(&neg, gp_mul2(c, m1, c->node[all.v[0]].kid[j]))) {
                 il_free(&neg);
                 goto oom;
@@ -391,14 +392,16 @@ gp_id gp_pow(gp_ctx *c, gp_id base, gp_id e)
         mpq_t r;
         mpq_init(r);
         mpq_mul(r, dag_q(c, b->kid[1]), q);
-        gp_id res = gp_pow(c, b->kid[0], dag_num(c, r));
+        gp_id b0 = b->kid[0], er = dag_num(c, r);
+        gp_id res = gp_pow(c, b0, er);
         mpq_clear(r);
         return res;
     } else if (!b->label && b->op == GP_OP_MUL && integral) {
         /* (x*y)^n = x^n * y^n: lets powers of one base meet */
         idlist f;
         il_init(&f);
-        for (uint32_t i = 0; i < b->nkid; i++)
+        uint32_t nk = b->nkid;
+        for (uint32_t i = 0; i < nk; i++)
             if (!il_push(&f, gp_pow(c, c->node[base].kid[i], e))) {
                 il_free(&f);
                 c->status = GP_ENOMEM;

@@ -601,6 +601,9 @@ static int check_point(dagcheck *dc, rng *r, stats *st, unsigned idag, mutant mu
                     idag, i, s);
             for (int j = 0; j < NPARAM; j++)
                 mpfr_fprintf(stderr, "  w%d = %.10Rg\n", j, w->lv[w->pleaf[j]]);
+            for (int row = 0; row < NROWS; row++)
+                gmp_fprintf(stderr, "  data row %d: x0 = %Qd, x1 = %Qd, y = %Qd\n", row, w->data[row * NX],
+                            w->data[row * NX + 1], w->data[row * NX + 2]);
             mpfr_fprintf(stderr, "  symbolic          = %.40Re\n  central diff D(h) = %.40Re\n"
                                  "  D(2h)             = %.40Re\n  |D - sym| / tol = %g\n",
                          sym, d1, d2, ratio[i]);
