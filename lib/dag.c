@@ -57,6 +57,19 @@ static int node_equal(const gp_ctx *c, const gp_node *a, gp_op op, gp_fn fn, uin
     return memcmp(a->kid, kid, nkid * sizeof *kid) == 0;
 }
 
+/* Spread a structural hash over the table: the raw hashes of long chains
+   (x_k built from x_{k-1}) are correlated, and masking them directly made
+   probe sequences of 10^5 slots. */
+static size_t slot(uint32_t h, size_t cap)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h & (cap - 1);
+}
+
 static int rehash(gp_ctx *c)
 {
     size_t cap = c->hcap ? c->hcap * 2 : 1024;
@@ -65,7 +78,7 @@ static int rehash(gp_ctx *c)
         return 0;
     memset(t, 0xFF, cap * sizeof *t);
     for (size_t id = 0; id < c->nnode; id++) {
-        size_t i = c->node[id].hash & (cap - 1);
+        size_t i = slot(c->node[id].hash, cap);
         while (t[i] != GP_NIL)
             i = (i + 1) & (cap - 1);
         t[i] = (gp_id)id;
@@ -97,7 +110,7 @@ static gp_id intern(gp_ctx *c, gp_op op, gp_fn fn, uint32_t pay, uint32_t nkid,
         c->status = GP_ENOMEM;
         return GP_NIL;
     }
-    size_t i = h & (c->hcap - 1);
+    size_t i = slot(h, c->hcap);
     for (; c->htab[i] != GP_NIL; i = (i + 1) & (c->hcap - 1)) {
         gp_id id = c->htab[i];
         if (c->node[id].hash == h && node_equal(c, &c->node[id], op, fn, pay, nkid, kid, q))

@@ -126,7 +126,7 @@ static gp_id sum_contribs(sweep *s, uint32_t head)
                 found = fj[b] == f0[a];
             everywhere = found;
         }
-        if (everywhere)
+        if (everywhere && ncommon < 64) /* 64: the bitmap of the removal below */
             common[ncommon++] = f0[a];
     }
     /* a common numeric coefficient, when every term has the same one */
@@ -140,20 +140,42 @@ static gp_id sum_contribs(sweep *s, uint32_t head)
     if (ncommon == 0 && !same_coef) {
         res = gp_add(c, m, t);
     } else {
-        /* divide each term by the common part */
-        gp_id inv_parts[2];
+        /* each term without the common part: drop one occurrence of every
+           common factor (and the shared coefficient) from its factor list,
+           so nothing is divided and nothing is assumed nonzero */
         gp_id cpart = ncommon ? gp_mul(c, ncommon, common) : dag_num_si(c, 1, 1);
         if (same_coef)
             cpart = gp_mul2(c, c0, cpart);
-        inv_parts[0] = gp_pow_si(c, cpart, -1, 1);
-        size_t assume_before = c->nassume;
-        for (size_t j = 0; j < m; j++) {
-            inv_parts[1] = t[j];
-            t[j] = gp_mul(c, 2, inv_parts);
+        gp_id *rest = NULL;
+        size_t caprest = 0;
+        for (size_t j = 0; j < m && cpart != GP_NIL; j++) {
+            gp_id cj, sj = t[j];
+            const gp_id *fj;
+            size_t nj = factors(c, t[j], &cj, &fj);
+            if (c->node[t[j]].op != GP_OP_MUL || c->node[t[j]].label)
+                fj = &sj;
+            if (!ctx_grow((void **)&rest, &caprest, nj + 1, sizeof *rest)) {
+                c->status = GP_ENOMEM;
+                break;
+            }
+            size_t nr = 0;
+            if (cj != GP_NIL && !same_coef)
+                rest[nr++] = cj;
+            unsigned char used_common[64] = {0};
+            for (size_t b = 0; b < nj; b++) {
+                size_t a2;
+                for (a2 = 0; a2 < ncommon; a2++)
+                    if (common[a2] == fj[b] && !used_common[a2])
+                        break;
+                if (a2 < ncommon) {
+                    used_common[a2] = 1;
+                    continue;
+                }
+                rest[nr++] = fj[b];
+            }
+            t[j] = nr ? gp_mul(c, nr, rest) : dag_num_si(c, 1, 1);
         }
-        /* the cancellation is exact (every term holds the factors): drop the
-           nonzero assumptions it recorded */
-        c->nassume = assume_before;
+        free(rest);
         res = gp_mul2(c, cpart, gp_add(c, m, t));
     }
     free(common);

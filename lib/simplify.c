@@ -220,6 +220,12 @@ gp_id gp_mul(gp_ctx *c, size_t n, const gp_id *in)
         }
     }
     if (mpq_sgn(k) == 0) {
+        /* 0 * x^-1 is 0 only where x is nonzero */
+        for (size_t i = 0; i < all.n; i++) {
+            const gp_node *nd = &c->node[all.v[i]];
+            if (nd->op == GP_OP_POW && !nd->label && mpq_sgn(dag_q(c, nd->kid[1])) < 0)
+                note_assumption(c, nd->kid[0]);
+        }
         res = dag_num_si(c, 0, 1);
         goto done;
     }
@@ -249,10 +255,11 @@ gp_id gp_mul(gp_ctx *c, size_t n, const gp_id *in)
             neg |= t[j].neg;
             j++;
         }
-        if (mpq_sgn(t[i].q) == 0) {
-            if (neg)
-                note_assumption(c, t[i].mono);
-        } else {
+        /* a negative exponent merged away (x^2 * x^-1 -> x, x * x^-1 -> 1)
+           makes the result defined where the original was not */
+        if (neg && mpq_sgn(t[i].q) >= 0)
+            note_assumption(c, t[i].mono);
+        if (mpq_sgn(t[i].q) != 0) {
             gp_id f = gp_pow(c, t[i].mono, dag_num(c, t[i].q));
             if (f == GP_NIL)
                 goto done;

@@ -358,12 +358,12 @@ Test(dag, reach_counts_each_shared_node_once)
     gp_id wx = op2(c, GP_OP_MUL, W.w, W.x);
     gp_id e = op1(c, GP_OP_FN, GP_FN_EXP, wx);
     gp_id f = op2(c, GP_OP_ADD, wx, e); /* wx is reached twice */
+    gp_id g = op2(c, GP_OP_MUL, W.v, W.x);
     unsigned char *mark = calloc(c->nnode, 1);
     cr_expect_eq(dag_reach(c, 1, &f, mark), 5, "f, e, wx, w, x");
     cr_expect(mark[f] && mark[e] && mark[wx] && mark[W.w] && mark[W.x]);
     cr_expect_not(mark[W.v] || mark[W.y] || mark[W.k], "unreached leaves stay unmarked");
     memset(mark, 0, c->nnode);
-    gp_id g = op2(c, GP_OP_MUL, W.v, W.x);
     gp_id roots[3] = {f, GP_NIL, g};
     cr_expect_eq(dag_reach(c, 3, roots, mark), 7, "f's 5, plus g and v; x shared; NIL skipped");
     memset(mark, 0, c->nnode);
