@@ -37,6 +37,7 @@ static const char main_help[] =
     "\n"
     "commands:\n"
     "  derive   the derivative of the loss for every param, as a table\n"
+    "  claims   verdicts on the case's hand-derived formulas (claim lines)\n"
     "\n"
     "CASE is a case file (*.case), or - for standard input.\n"
     "'gradproof COMMAND --help' describes a command and its options.\n"
@@ -70,6 +71,26 @@ static const char derive_help[] =
     "\n"
     "exit status: 0 done; 2 bad input or usage; 3 system or internal failure.\n";
 
+static const char claims_help[] =
+    "usage: gradproof claims CASE [--json] [--points K] [--seed S]\n"
+    "\n"
+    "Judge every 'claim' line of CASE: holds, fails or unknown.  Where both sides\n"
+    "are rational functions (no exp, log, sqrt, tanh, ...) the verdict is exact:\n"
+    "the two sides are compared as polynomials over Q with FLINT, for all params\n"
+    "and every data set.  Otherwise it is numeric: K seeded random points (the\n"
+    "case's data, or random samples), both sides in MPFR at 256 bits, agreeing\n"
+    "to 2^-200 relative.  A failing claim gets a counterexample (small values\n"
+    "first) with the claimed and the true value, and a diagnosis where one\n"
+    "exists: sign error, factor of 2, missing or extra factor, a single term.\n"
+    "\n"
+    "  --json        one JSON document on stdout, diagnostics included\n"
+    "  --format F    text (default) or json\n"
+    "  --points K    numeric points per claim (default 24)\n"
+    "  --seed S      seed of the random points (default 0)\n"
+    "\n"
+    "exit status: 0 every claim holds; 1 a claim fails (or is unknown);\n"
+    "2 bad input or usage; 3 system or internal failure.\n";
+
 typedef struct opts {
     const char *verb;
     const char *case_path;
@@ -79,6 +100,8 @@ typedef struct opts {
     size_t nwrt;
     gp_limits lim;
     char *owned;      /* storage of a split --wrt= list */
+    unsigned points;  /* claims: numeric points (0: default) */
+    unsigned long long seed; /* claims: seed */
 } opts;
 
 static int parse_size(const char *s, size_t *out)
@@ -228,6 +251,110 @@ static int run_derive(opts *o)
     return finish_output(code);
 }
 
+static int run_claims(opts *o)
+{
+    gp_ctx *c = gp_ctx_new();
+    if (!c) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return EXIT_SYSTEM;
+    }
+    gp_ctx_set_limits(c, &o->lim);
+    int json = o->format == GP_FMT_JSON;
+    gp_case *cs = NULL;
+    gp_status st = gp_case_load_file(c, o->case_path, &cs);
+    char *out = NULL;
+    gp_claims_summary sum = {0, 0, 0, 0};
+    if (st == GP_OK) {
+        gp_claims_opts co = {o->format, o->points, o->seed};
+        st = gp_claims_render(cs, &co, &out, &sum);
+    }
+    int code;
+    if (st == GP_OK) {
+        fputs(out, stdout);
+        code = sum.fail || sum.unknown ? EXIT_VERDICT : EXIT_HOLDS;
+        if (!json)
+            print_diagnostics(c);
+    } else {
+        if (json)
+            json_failure(c, st);
+        print_diagnostics(c);
+        if (st == GP_ENOMEM)
+            fprintf(stderr, "%s: out of memory\n", prog);
+        code = status_exit(st);
+    }
+    gp_free(out);
+    gp_ctx_free(c);
+    return finish_output(code);
+}
+
+/* whole number option value for claims; 0 on error */
+static int parse_ull(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int main_claims(opts *o, int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int r = limit_option(o, argc, argv, &i);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(claims_help, stdout);
+            return finish_output(EXIT_HOLDS);
+        } else if (!strcmp(a, "--json")) {
+            o->format = GP_FMT_JSON;
+        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (v && !strcmp(v, "text"))
+                o->format = GP_FMT_TEXT;
+            else if (v && !strcmp(v, "json"))
+                o->format = GP_FMT_JSON;
+            else {
+                usage_hint(o->verb, "%s needs a value: text or json", "--format");
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--points") || !strncmp(a, "--points=", 9) || !strcmp(a, "--seed") ||
+                   !strncmp(a, "--seed=", 7)) {
+            int pts = a[3] == 'o';
+            size_t n = pts ? 8 : 6;
+            const char *v = a[n] == '=' ? a + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            unsigned long long x;
+            if (!v || !parse_ull(v, &x) || (pts && (x == 0 || x > 100000))) {
+                usage_hint(o->verb, pts ? "%s needs a whole number from 1 to 100000" : "%s needs a whole number",
+                           pts ? "--points" : "--seed");
+                return EXIT_USAGE;
+            }
+            if (pts)
+                o->points = (unsigned)x;
+            else
+                o->seed = x;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            usage_hint(o->verb, "unknown option '%s'", a);
+            return EXIT_USAGE;
+        } else if (o->case_path) {
+            usage_hint(o->verb, "one case file at a time (found a second, '%s')", a);
+            return EXIT_USAGE;
+        } else {
+            o->case_path = a;
+        }
+    }
+    if (!o->case_path) {
+        usage_hint(o->verb, "%s", "a case file is needed (or - for standard input)");
+        return EXIT_USAGE;
+    }
+    return run_claims(o);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -253,6 +380,8 @@ int main(int argc, char **argv)
         gp_ctx_get_limits(tmp, &o.lim);
         gp_ctx_free(tmp);
     }
+    if (!strcmp(o.verb, "claims"))
+        return main_claims(&o, argc, argv);
     if (strcmp(o.verb, "derive") != 0) {
         if (o.verb[0] == '-')
             usage_hint(NULL, "a command must come first, found the option '%s'", o.verb);

@@ -1345,3 +1345,114 @@ gp_status algebra_expand_print(buf *out, gp_ctx *c, gp_id id, pr_syntax syn)
     alg_free(&a);
     return st;
 }
+
+/* ---- identity tests and shapes, for claims ---- */
+
+/* Set up and convert; the caller frees a with alg_free().  GP_EINPUT when
+   the node is not a rational function. */
+static gp_status alg_run(alg *a, gp_ctx *c, gp_id id, pr_syntax syn)
+{
+    memset(a, 0, sizeof *a);
+    a->c = c;
+    a->syn = syn;
+    a->root = id;
+    fmpq_init(a->q1);
+    if (id == GP_NIL || id >= c->nnode)
+        return a->st = GP_EINTERNAL;
+    if (c->node[id].flags & GP_NF_NONRAT)
+        return a->st = GP_EINPUT;
+    if (!setup(a))
+        fail(a, GP_ENOMEM);
+    if (a->st == GP_OK)
+        convert(a);
+    return a->st;
+}
+
+gp_status algebra_is_zero(gp_ctx *c, gp_id id, int *zero)
+{
+    alg a;
+    gp_status st = alg_run(&a, c, id, PR_TEXT);
+    if (st == GP_OK)
+        *zero = fmpq_mpoly_is_zero(a.val[a.slot[a.root]].num, a.wctx);
+    alg_free(&a);
+    return st;
+}
+
+/* The text of monomial term 0 of p without its coefficient; NULL for 1. */
+static char *monomial_text(alg *a, const fmpq_mpoly_t p)
+{
+    const fmpq_mpoly_ctx_struct *ctx = a->fctx;
+    if (fmpq_mpoly_is_fmpq(p, ctx))
+        return NULL;
+    fmpq_mpoly_t m;
+    fmpq_mpoly_init(m, ctx);
+    fmpq_mpoly_get_term_monomial(m, p, 0, ctx);
+    buf b = BUF_INIT;
+    print_poly(a, &b, m);
+    fmpq_mpoly_clear(m, ctx);
+    char *s = buf_take(&b);
+    if (!s)
+        fail(a, GP_ENOMEM);
+    return s;
+}
+
+gp_status algebra_inspect(algebra_shape *out, gp_ctx *c, gp_id id, pr_syntax syn)
+{
+    memset(out, 0, sizeof *out);
+    alg a;
+    slong *fmap = NULL;
+    gp_status st = alg_run(&a, c, id, syn);
+    if (st == GP_OK) {
+        fmap = malloc((size_t)(wvars(&a) ? wvars(&a) : 1) * sizeof *fmap);
+        if (!fmap)
+            fail(&a, GP_ENOMEM);
+        else
+            final_context(&a, fmap);
+    }
+    if (a.st == GP_OK)
+        name_vars(&a, fmap);
+    if (a.st == GP_OK) {
+        const fmpq_mpoly_ctx_struct *ctx = a.fctx;
+        mpq_init(out->coeff);
+        out->live = 1;
+        out->zero = fmpq_mpoly_is_zero(a.fres.num, ctx);
+        out->nterms = (long)fmpq_mpoly_length(a.fres.num, ctx);
+        out->nden = (long)fmpq_mpoly_length(a.fres.den, ctx);
+        if (out->nterms == 1 && out->nden == 1) {
+            fmpq_t q, d;
+            fmpq_init(q);
+            fmpq_init(d);
+            fmpq_mpoly_get_term_coeff_fmpq(q, a.fres.num, 0, ctx);
+            fmpq_mpoly_get_term_coeff_fmpq(d, a.fres.den, 0, ctx);
+            fmpq_div(q, q, d);
+            fmpq_get_mpq(out->coeff, q);
+            fmpq_clear(q);
+            fmpq_clear(d);
+            out->monomial = 1;
+            out->up = monomial_text(&a, a.fres.num);
+            out->down = monomial_text(&a, a.fres.den);
+        }
+        buf b = BUF_INIT;
+        print_rf(&a, &b, &a.fres);
+        too_big(&a, &b);
+        out->text = buf_take(&b);
+        if (!out->text)
+            fail(&a, GP_ENOMEM);
+        if (a.st != GP_OK)
+            algebra_shape_clear(out);
+    }
+    free(fmap);
+    st = a.st;
+    alg_free(&a);
+    return st;
+}
+
+void algebra_shape_clear(algebra_shape *s)
+{
+    free(s->text);
+    free(s->up);
+    free(s->down);
+    if (s->live)
+        mpq_clear(s->coeff);
+    memset(s, 0, sizeof *s);
+}

@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "derive.h"
+#include "print.h"
 #include "simplify.h"
 
 #define NOSYM UINT32_MAX
@@ -44,6 +45,9 @@ typedef struct bctx {
     uint32_t *deps;   /* collecting dependencies instead of building */
     size_t ndeps, capdeps;
     int collect;
+    int in_red;       /* building the argument of a sample reduction */
+    uint32_t cstack[64]; /* constants being evaluated, for cycle paths */
+    int ncstack;
 } bctx;
 
 static const char *src_text(const gp_case *cs, int src) { return cs->c->src[src].text; }
@@ -151,16 +155,20 @@ static void where(const gp_case *cs, int src, size_t off, char *out, size_t n)
 static const char *suggest(bctx *b, const char *s, size_t n)
 {
     const char *best = NULL;
-    unsigned bd = n <= 2 ? 1 : n <= 5 ? 2 : 3;
+    unsigned bd = n <= 5 ? 2 : 3; /* the largest distance worth suggesting */
     for (size_t i = 0; i < b->cs->nsym; i++) {
         const char *nm = b->cs->sym[i].name;
-        unsigned d = diag_edit_distance(s, n, nm, strlen(nm), bd);
-        if (d < bd || (d == bd && d <= 2 && !best)) {
-            if (d <= bd && d > 0) {
-                best = nm;
-                bd = d;
-            }
-        }
+        size_t m = strlen(nm);
+        unsigned d = diag_edit_distance(s, n, nm, m, bd);
+        if (d == 0 || d > bd || (best && d >= bd))
+            continue;
+        /* an edit must leave most of the name: 'q' is not a misspelt 'C',
+           but 'x' may be a misspelt 'X' and 'w11' a misspelt 'w111' */
+        size_t shorter = n < m ? n : m;
+        if (d >= shorter && !(shorter == 1 && d == 1 && (s[0] | 0x20) == (nm[0] | 0x20)))
+            continue;
+        best = nm;
+        bd = d;
     }
     return best;
 }
@@ -215,8 +223,12 @@ static int ival(bctx *b, const ast *a, long *out)
     switch (a->kind) {
     case A_NUM: {
         mpq_srcptr q = dag_q(b->cs->c, a->num);
-        if (mpz_cmp_ui(mpq_denref(q), 1) != 0 || mpz_cmpabs_ui(mpq_numref(q), (unsigned long)cap) > 0) {
+        if (mpz_cmp_ui(mpq_denref(q), 1) != 0) {
             err(b, a->off, a->len, "an index must be an integer, not '%.*s'", (int)a->len, src_text(b->cs, b->src) + a->off);
+            return 0;
+        }
+        if (mpz_cmpabs_ui(mpq_numref(q), (unsigned long)cap) > 0) {
+            err(b, a->off, a->len, "index %.*s is out of the supported range", (int)a->len, src_text(b->cs, b->src) + a->off);
             return 0;
         }
         *out = mpz_get_si(mpq_numref(q));
@@ -265,16 +277,34 @@ static int const_value(bctx *b, uint32_t symi, mpq_srcptr *out)
     symbol *s = &cs->sym[symi];
     element *el = &cs->elem[s->first];
     if (s->const_state == 1) {
-        err(b, s->off, s->len, "constant '%s' is defined in terms of itself", s->name);
+        /* a cycle: the path from this constant back to itself */
+        buf m = BUF_INIT;
+        int k = b->ncstack;
+        while (k > 0 && b->cstack[k - 1] != symi)
+            k--;
+        for (int j = k - 1; j >= 0 && j < b->ncstack; j++)
+            buf_printf(&m, "%s -> ", cs->sym[b->cstack[j]].name);
+        buf_puts(&m, s->name);
+        if (k > 0 && b->ncstack - (k - 1) > 1)
+            err(b, s->off, s->len, "constants form a cycle: %s", m.s ? m.s : s->name);
+        else
+            err(b, s->off, s->len, "constant '%s' is defined in terms of itself", s->name);
+        buf_free(&m);
         return 0;
     }
     if (s->const_state == 0) {
+        if (b->ncstack == 64) {
+            err(b, s->off, s->len, "constants nested more than 64 deep");
+            return 0;
+        }
+        b->cstack[b->ncstack++] = symi;
         s->const_state = 1;
         mpq_t q;
         mpq_init(q);
         env saved = b->e;
         b->e.n = 0; /* a constant sees no index variables */
         int ok = qeval(b, s->decl->rhs, q, "a constant");
+        b->ncstack--;
         b->e = saved;
         gp_id val = ok ? dag_num(cs->c, q) : GP_NIL;
         mpq_clear(q);
@@ -410,12 +440,15 @@ void build_elem_name(const gp_case *cs, size_t e, gp_name *out)
 static int alloc_elements(bctx *b, symbol *s, const stmt *st, size_t off, size_t len)
 {
     gp_case *cs = b->cs;
+    if (cs->over_limit)
+        return 0; /* reported once */
     size_t count = 1;
     for (uint32_t k = 0; k < s->nidx; k++) {
         size_t ext = (size_t)((long)s->hi[k] - s->lo[k] + 1);
         if (count > cs->c->lim.max_elements / ext) {
             err(b, off, len, "'%s' has more elements than the limit of %zu (raise it with --max-elements)", s->name,
                 cs->c->lim.max_elements);
+            cs->over_limit = 1;
             return 0;
         }
         count *= ext;
@@ -423,6 +456,7 @@ static int alloc_elements(bctx *b, symbol *s, const stmt *st, size_t off, size_t
     if (cs->nelem + count > cs->c->lim.max_elements) {
         err(b, off, len, "the case has more elements than the limit of %zu (raise it with --max-elements)",
             cs->c->lim.max_elements);
+        cs->over_limit = 1;
         return 0;
     }
     (void)st;
@@ -451,12 +485,10 @@ static void declare(bctx *b, const stmt *st)
     for (uint32_t i = 0; i < st->nitems; i++) {
         const declname *d = &st->items[i];
         long si = build_lookup(cs, src_text(cs, b->src) + d->off, d->len);
-        if (si >= 0)
-            continue; /* reported by collect() */
-        si = add_symbol(b, st, d->off, d->len, kind);
-        if (si < 0)
-            return;
+        if (si < 0 || cs->sym[si].decl != st || cs->sym[si].off != d->off)
+            continue; /* a clash, reported by collect() */
         symbol *s = &cs->sym[si];
+        (void)kind;
         s->nidx = d->nidx;
         int ok = 1;
         for (uint32_t k = 0; ok && k < d->nidx; k++) {
@@ -588,7 +620,6 @@ static int widen_box(bctx *b, const stmt *st, symbol *s, const long *idx, void *
 
 static int assign_def(bctx *b, const stmt *st, symbol *s, const long *idx, void *arg)
 {
-    (void)arg;
     size_t e;
     if (!elem_index(b, s, idx, &e))
         return 0;
@@ -600,10 +631,12 @@ static int assign_def(bctx *b, const stmt *st, symbol *s, const long *idx, void 
         buf_puts(&nm, s->name);
         for (uint32_t k = 0; k < s->nidx; k++)
             buf_printf(&nm, "[%ld]", idx[k]);
-        err(b, st->items[0].off, st->items[0].eoff - st->items[0].off, "'%s' is defined twice (first at %s)",
-            nm.s ? nm.s : s->name, at);
+        if (!*(int *)arg) /* one message per statement; its other elements stay defined */
+            err(b, st->items[0].off, st->items[0].eoff - st->items[0].off, "'%s' is defined twice (first at %s)",
+                nm.s ? nm.s : s->name, at);
+        *(int *)arg = 1;
         buf_free(&nm);
-        return 0;
+        return 1;
     }
     el->def = st;
     for (int k = 0; k < b->e.n && k < GP_MAX_INDEX; k++)
@@ -625,11 +658,13 @@ static void collect(bctx *b)
                 const declname *d = &st->items[j];
                 long si = build_lookup(cs, t + d->off, d->len);
                 if (si < 0) {
-                    /* declarations come first so leaves get the smallest ids */
-                    if (st->kind == S_INPUT || st->kind == S_TARGET || st->kind == S_PARAM)
-                        continue;
-                    si = add_symbol(b, st, d->off, d->len,
-                                    st->kind == S_CONST ? SYM_CONST : st->kind == S_DEF ? SYM_DEF : SYM_LOSS);
+                    /* every name in statement order, so that a clash is reported at
+                       the later statement; declare() makes the leaves afterwards */
+                    static const sym_kind kinds[] = {
+                        [S_INPUT] = SYM_INPUT, [S_TARGET] = SYM_TARGET, [S_PARAM] = SYM_PARAM,
+                        [S_CONST] = SYM_CONST, [S_DEF] = SYM_DEF,       [S_LOSS] = SYM_LOSS,
+                    };
+                    si = add_symbol(b, st, d->off, d->len, kinds[st->kind]);
                     if (si < 0)
                         return;
                     if (st->kind == S_DEF)
@@ -637,7 +672,7 @@ static void collect(bctx *b)
                     continue;
                 }
                 symbol *s = &cs->sym[si];
-                if (s->decl == st)
+                if (s->decl == st && s->off == d->off)
                     continue;
                 if (st->kind == S_DEF && s->kind == SYM_DEF && (d->nidx > 0 || s->nidx > 0)) {
                     if (d->nidx != s->nidx) {
@@ -691,6 +726,18 @@ static const char *quote_span(const gp_case *cs, int src, size_t off, size_t len
 /* per-sample and dataset-level values may meet only inside a reduction */
 static int check_levels(bctx *b, const ast *a, uint32_t n, const gp_id *kid, ast *const *kast)
 {
+    if (b->in_red) {
+        /* inside a reduction a dataset-level operand is a nested reduction */
+        for (uint32_t i = 0; i < n; i++)
+            if (b->cs->c->node[kid[i]].level == GP_LV_DATASET) {
+                char t1[64];
+                const ast *k = kast[i];
+                err(b, k->off, k->len,
+                    "'%s' is a mean or sum over the samples and cannot stand inside %s(...): reductions do not nest",
+                    quote_span(b->cs, b->src, k->off, k->len, t1, sizeof t1), b->in_red == GP_OP_MEAN ? "mean" : "sum");
+                return 0;
+            }
+    }
     int ks = -1, kd = -1;
     for (uint32_t i = 0; i < n; i++) {
         int lv = b->cs->c->node[kid[i]].level;
@@ -794,7 +841,20 @@ static gp_id build_deriv(bctx *b, const ast *a)
 {
     gp_case *cs = b->cs;
     if (!b->claim) {
-        err(b, a->off, a->len, "a derivative dA/dB may appear only in a claim");
+        /* outside claims, dx/dy is a division when both names exist */
+        const char *t = src_text(cs, b->src);
+        const ast *na = a->kid[0], *nb = a->kid[1];
+        if (build_lookup(cs, t + na->noff - 1, na->nlen + 1) >= 0 && build_lookup(cs, t + nb->noff - 1, nb->nlen + 1) >= 0) {
+            ast x = *na, y = *nb;
+            x.noff--, x.nlen++, y.noff--, y.nlen++;
+            gp_id u = resolve_name(b, &x, NULL), v = resolve_name(b, &y, NULL);
+            if (u == GP_NIL || v == GP_NIL || b->collect)
+                return u == GP_NIL ? GP_NIL : v;
+            if (!check_levels(b, a, 2, (gp_id[]){u, v}, (ast *const[]){&x, &y}))
+                return GP_NIL;
+            return gp_div(cs->c, u, v);
+        }
+        err(b, a->off, a->len, "a derivative %.*s may appear only in a claim", (int)a->len, t + a->off);
         return GP_NIL;
     }
     size_t ef, ew;
@@ -823,8 +883,10 @@ static gp_id build_deriv(bctx *b, const ast *a)
     const gp_node *wn = &cs->c->node[w];
     const gp_node *fn = &cs->c->node[f];
     if (wn->op == GP_OP_NUM) {
-        err(b, wa->off, wa->len, "'%s' is the number %s here, not a variable to differentiate by", sw->name,
-            "a constant");
+        buf q = BUF_INIT;
+        print_q(&q, dag_q(cs->c, w), PR_CASE);
+        err(b, wa->off, wa->len, "'%s' is the number %s here, not a variable to differentiate by", sw->name, q.s ? q.s : "?");
+        buf_free(&q);
         return GP_NIL;
     }
     if (wn->level == GP_LV_DATASET) {
@@ -833,10 +895,9 @@ static gp_id build_deriv(bctx *b, const ast *a)
         return GP_NIL;
     }
     if (fn->level == GP_LV_DATASET && wn->level == GP_LV_SAMPLE) {
-        char t1[64];
         err(b, a->off, a->len,
-            "'%s' is a mean or sum over the samples and '%s' varies per sample: differentiate a dataset-level value only by params",
-            quote_span(cs, b->src, a->kid[0]->off, a->kid[0]->len, t1, sizeof t1) + 0, sw->name);
+            "'%.*s' is a mean or sum over the samples and '%s' varies per sample: differentiate a dataset-level value only by params",
+            (int)a->kid[0]->nlen, t + a->kid[0]->noff, sw->name);
         return GP_NIL;
     }
     gp_id out;
@@ -872,7 +933,15 @@ static gp_id build(bctx *b, const ast *a)
         return b->collect ? x : gp_call(c, (gp_fn)a->fn, x);
     }
     case A_RED: {
+        if (b->in_red && !b->collect) {
+            err(b, a->off, a->len, "%s(...) cannot contain another mean(...) or sum(...) over the samples",
+                b->in_red == GP_OP_MEAN ? "mean" : "sum");
+            return GP_NIL;
+        }
+        int saved_red = b->in_red;
+        b->in_red = a->fn;
         gp_id x = build(b, a->kid[0]);
+        b->in_red = saved_red;
         if (x == GP_NIL || b->collect)
             return x;
         if (c->node[x].level == GP_LV_DATASET) {
@@ -902,7 +971,8 @@ static gp_id build(bctx *b, const ast *a)
             return GP_NIL;
         }
         if (hi - lo + 1 > (long)c->lim.max_elements) {
-            err(b, a->off, a->len, "index sum over %ld terms exceeds the limit of %zu", hi - lo + 1, c->lim.max_elements);
+            err(b, a->off, a->len, "index sum over %ld terms exceeds the limit of %zu (raise it with --max-elements)", hi - lo + 1,
+                c->lim.max_elements);
             return GP_NIL;
         }
         size_t n = hi >= lo ? (size_t)(hi - lo + 1) : 0;
@@ -1007,6 +1077,10 @@ static int order_and_build(bctx *b)
         const symbol *rs = &cs->sym[r->sym];
         if (rs->kind != SYM_DEF && rs->kind != SYM_LOSS)
             continue;
+        if (r->def->nfors && r->def->items[0].nidx == 0) {
+            r->state = 2; /* 'for' on a plain name: reported, not built */
+            continue;
+        }
         if (!ctx_grow((void **)&stack, &cap, n + 1, sizeof *stack))
             goto oom;
         stack[n++] = (frame){(uint32_t)root, NULL, 0, 0};
@@ -1197,7 +1271,7 @@ static int set_columns(bctx *b, size_t ncols)
     return cs->dcol != NULL;
 }
 
-static int add_row(bctx *b, int src, const size_t *off, const size_t *len, size_t rowoff)
+static int add_row(bctx *b, int src, const size_t *off, const size_t *len)
 {
     gp_case *cs = b->cs;
     mpq_t *v = realloc(cs->dval, (cs->nrows + 1) * cs->ncols * sizeof *v);
@@ -1216,7 +1290,7 @@ static int add_row(bctx *b, int src, const size_t *off, const size_t *len, size_
             b->src = src;
             gp_name nm = cs->c->leaf[cs->dcol[j]].name;
             if (len[j] == 0)
-                err(b, rowoff, 1, "empty value in row %zu, column '%s'", cs->nrows, nm.base);
+                err(b, off[j], 0, "empty value in row %zu, column '%s'", cs->nrows, nm.base);
             else
                 err(b, off[j], len[j], "'%.*s' in row %zu, column '%s', is not a finite number", (int)len[j], s, cs->nrows,
                     nm.base);
@@ -1228,13 +1302,18 @@ static int add_row(bctx *b, int src, const size_t *off, const size_t *len, size_
     return ok ? 1 : -1;
 }
 
-static void check_columns(bctx *b, const stmt *st, size_t off, size_t len)
+/* every input and target has exactly one column; coff/clen: the header
+   cells (in b->src), off/len: the whole header */
+static void check_columns(bctx *b, const size_t *coff, const size_t *clen, size_t off, size_t len)
 {
     gp_case *cs = b->cs;
     for (size_t j = 0; j < cs->ncols; j++)
         for (size_t k = 0; k < j; k++)
             if (cs->dcol[j] == cs->dcol[k]) {
-                err(b, off, len, "column '%s' appears twice in the data header", cs->c->leaf[cs->dcol[j]].name.base);
+                char at[32];
+                where(cs, b->src, coff[k], at, sizeof at);
+                err(b, coff[j], clen[j], "column '%.*s' appears twice in the data header (first at %s)", (int)clen[j],
+                    src_text(cs, b->src) + coff[j], at);
                 return;
             }
     for (size_t i = 0; i < cs->ninputs; i++) {
@@ -1254,7 +1333,6 @@ static void check_columns(bctx *b, const stmt *st, size_t off, size_t len)
             return;
         }
     }
-    (void)st;
 }
 
 static void inline_data(bctx *b, const stmt *st)
@@ -1278,7 +1356,22 @@ static void inline_data(bctx *b, const stmt *st)
     }
     if (!ok)
         return;
-    check_columns(b, st, st->items[0].off, st->items[st->nitems - 1].eoff - st->items[0].off);
+    {
+        size_t *co = malloc(st->nitems * sizeof *co), *cl = malloc(st->nitems * sizeof *cl);
+        if (!co || !cl) {
+            free(co);
+            free(cl);
+            cs->c->status = GP_ENOMEM;
+            return;
+        }
+        for (uint32_t j = 0; j < st->nitems; j++) {
+            co[j] = st->items[j].off;
+            cl[j] = st->items[j].eoff - st->items[j].off;
+        }
+        check_columns(b, co, cl, st->items[0].off, st->items[st->nitems - 1].eoff - st->items[0].off);
+        free(co);
+        free(cl);
+    }
     size_t *off = malloc(cs->ncols * sizeof *off), *len = malloc(cs->ncols * sizeof *len);
     if (!off || !len) {
         free(off);
@@ -1291,7 +1384,7 @@ static void inline_data(bctx *b, const stmt *st)
             off[j] = st->cells[r * cs->ncols + j].off;
             len[j] = st->cells[r * cs->ncols + j].len;
         }
-        int res = add_row(b, b->src, off, len, st->rowoff[r]);
+        int res = add_row(b, b->src, off, len);
         if (res == 0)
             cs->c->status = GP_ENOMEM;
         if (res <= 0)
@@ -1432,7 +1525,7 @@ static void csv_data(bctx *b, const stmt *st)
                 break;
             int saved = b->src;
             b->src = src;
-            check_columns(b, st, off[0], off[nf - 1] + flen[nf - 1] - off[0]);
+            check_columns(b, off, flen, off[0], off[nf - 1] + flen[nf - 1] - off[0]);
             b->src = saved;
             header = 0;
             continue;
@@ -1446,7 +1539,7 @@ static void csv_data(bctx *b, const stmt *st)
             b->src = saved;
             break;
         }
-        int res = add_row(b, src, off, flen, a);
+        int res = add_row(b, src, off, flen);
         if (res == 0)
             cs->c->status = GP_ENOMEM;
         if (res <= 0)
@@ -1707,24 +1800,11 @@ gp_status build_case(gp_case *cs)
         if (cs->sym[si].kind == SYM_CONST && !alloc_elements(&b, &cs->sym[si], cs->sym[si].decl, cs->sym[si].off,
                                                             cs->sym[si].len))
             break;
-    /* the declarations' own duplicates */
+    /* the leaves of the declarations, in order */
     for (size_t i = 0; i < cs->syn.n && c->status == GP_OK; i++) {
         const stmt *st = &cs->syn.s[i];
-        if (st->kind != S_INPUT && st->kind != S_TARGET && st->kind != S_PARAM)
-            continue;
-        for (uint32_t j = 0; j < st->nitems; j++) {
-            const declname *d = &st->items[j];
-            long si = build_lookup(cs, t + d->off, d->len);
-            if (si >= 0) {
-                symbol *s = &cs->sym[si];
-                if (s->decl == st && s->off == d->off)
-                    continue;
-                char at[32];
-                where(cs, b.src, s->off, at, sizeof at);
-                err(&b, d->off, d->len, "redefinition of '%s' (already %s, at %s)", s->name, kind_word(s->kind), at);
-            }
-        }
-        declare(&b, st);
+        if (st->kind == S_INPUT || st->kind == S_TARGET || st->kind == S_PARAM)
+            declare(&b, st);
     }
     if (c->status != GP_OK)
         return c->status;
@@ -1759,8 +1839,10 @@ gp_status build_case(gp_case *cs)
         for (size_t i = 0; i < cs->syn.n; i++) {
             const stmt *st = &cs->syn.s[i];
             if (st->kind == S_DEF && st->items[0].len == strlen(s->name) &&
-                memcmp(t + st->items[0].off, s->name, st->items[0].len) == 0 && st->items[0].nidx == s->nidx)
-                each_def_element(&b, st, s, assign_def, NULL);
+                memcmp(t + st->items[0].off, s->name, st->items[0].len) == 0 && st->items[0].nidx == s->nidx) {
+                int reported = 0;
+                each_def_element(&b, st, s, assign_def, &reported);
+            }
         }
     }
     for (size_t si = 0; si < cs->nsym && c->status == GP_OK; si++) {

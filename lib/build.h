@@ -72,6 +72,7 @@ struct gp_case {
     uint32_t *dcol;
     mpq_t *dval;
     int has_data;
+    int over_limit;          /* the element limit was reported */
 };
 
 /* Resolve and build a parsed case.  Diagnostics go to the context. */

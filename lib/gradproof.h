@@ -112,6 +112,31 @@ typedef struct gp_derive_opts {
  */
 gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out);
 
+/* What `gradproof claims` shows. */
+typedef struct gp_claims_opts {
+    gp_format format;          /* GP_FMT_TEXT or GP_FMT_JSON (the others: text) */
+    unsigned points;           /* numeric points per claim (0: 24) */
+    unsigned long long seed;   /* seed of the random points (0: the default) */
+} gp_claims_opts;
+
+/* How the claims of a case came out. */
+typedef struct gp_claims_summary {
+    size_t claims;   /* claim lines */
+    size_t hold;     /* proved (exact) or holding at every point (numeric) */
+    size_t fail;     /* refuted by a counterexample */
+    size_t unknown;  /* neither: no point where both sides could be evaluated */
+} gp_claims_summary;
+
+/*
+ * Judge every `claim` line of a case (holds, fails or unknown; exact where
+ * both sides are rational functions, numeric otherwise), with a
+ * counterexample and a diagnosis for each failure, and render the report:
+ * one line per claim and a summary (text), or the JSON document of
+ * DESIGN.md §4, diagnostics included.  *out is the caller's; *sum (may be
+ * NULL) gets the counts.  GP_ENOMEM or GP_EINTERNAL on failure.
+ */
+gp_status gp_claims_render(gp_case *cs, const gp_claims_opts *opts, char **out, gp_claims_summary *sum);
+
 /* The title of a case ("" when it has none), owned by the case. */
 const char *gp_case_title(const gp_case *cs);
 

@@ -19,23 +19,33 @@ void lex_init(lexer *lx, gp_ctx *c, int src)
     lx->n = c->src[src].len;
     lx->pos = 0;
     lx->depth = 0;
+    lx->quiet_until = 0;
     /* a UTF-8 byte-order mark is not part of the text */
     if (lx->n >= 3 && memcmp(lx->s, "\xEF\xBB\xBF", 3) == 0)
         lx->pos = 3;
 }
 
+/* diagnose a token, unless a rewind already had it diagnosed */
+#define LEX_ERROR(lx, off, len, ...)                                \
+    do {                                                            \
+        if ((off) >= (lx)->quiet_until)                             \
+            diag_error((lx)->c, (lx)->src, (off), (len), __VA_ARGS__); \
+    } while (0)
+
 static int is_digit(int ch) { return ch >= '0' && ch <= '9'; }
 static int is_alpha(int ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
 
+/* Length of the UTF-8 character at s, or 0 when the bytes there are not
+   UTF-8 (a stray continuation byte, a bad lead byte, a truncated sequence). */
 static size_t utf8_len(const char *s, size_t avail)
 {
     unsigned char b = (unsigned char)s[0];
-    size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-    if (n > avail)
-        n = avail;
+    size_t n = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+    if (n == 0 || n > avail)
+        return 0;
     for (size_t i = 1; i < n; i++)
         if (((unsigned char)s[i] & 0xC0) != 0x80)
-            return i;
+            return 0;
     return n;
 }
 
@@ -81,6 +91,7 @@ token lex_next(lexer *lx)
             while (p < lx->n && is_digit(s[p]))
                 p++;
         }
+        int bad_exp = 0;
         if (p < lx->n && (s[p] == 'e' || s[p] == 'E')) {
             size_t q = p + 1;
             if (q < lx->n && (s[q] == '+' || s[q] == '-'))
@@ -89,13 +100,26 @@ token lex_next(lexer *lx)
                 while (q < lx->n && is_digit(s[q]))
                     q++;
                 p = q;
+            } else if (q >= lx->n || !(is_alpha(s[q]) || s[q] == '_')) {
+                bad_exp = 1; /* 1e, 1e+ : an exponent without digits */
+                p = q;
             }
         }
-        if (p < lx->n && (is_alpha(s[p]) || s[p] == '_')) {
+        if (bad_exp) {
+            LEX_ERROR(lx, t.off, p - t.off, "malformed number '%.*s' (an exponent needs digits: 1e3, 1e-3)",
+                       (int)(p - t.off), s + t.off);
+            t.kind = T_ERROR;
+        } else if (p + 1 < lx->n && s[p] == '.' && is_digit(s[p + 1])) {
+            /* 1.2.3: a second decimal point */
+            while (p < lx->n && (is_digit(s[p]) || s[p] == '.'))
+                p++;
+            LEX_ERROR(lx, t.off, p - t.off, "malformed number '%.*s'", (int)(p - t.off), s + t.off);
+            t.kind = T_ERROR;
+        } else if (p < lx->n && (is_alpha(s[p]) || s[p] == '_')) {
             size_t q = p;
             while (q < lx->n && (is_alpha(s[q]) || is_digit(s[q]) || s[q] == '_'))
                 q++;
-            diag_error(lx->c, lx->src, t.off, q - t.off,
+            LEX_ERROR(lx, t.off, q - t.off,
                        "malformed number '%.*s' (a name must start with a letter)",
                        (int)(q - t.off), s + t.off);
             p = q;
@@ -111,7 +135,7 @@ token lex_next(lexer *lx)
             p++;
         }
         if (p >= lx->n || s[p] != '"') {
-            diag_error(lx->c, lx->src, t.off, p - t.off, "unterminated string (expected '\"' before the end of the line)");
+            LEX_ERROR(lx, t.off, p - t.off, "unterminated string (expected '\"' before the end of the line)");
             t.kind = T_ERROR;
         } else {
             p++;
@@ -125,7 +149,7 @@ token lex_next(lexer *lx)
         case '*':
             t.kind = T_STAR;
             if (p < lx->n && s[p] == '*') {
-                diag_error(lx->c, lx->src, t.off, 2, "'**' is not an operator here: write powers with '^'");
+                LEX_ERROR(lx, t.off, 2, "'**' is not an operator here: write powers with '^'");
                 p++;
                 t.kind = T_ERROR;
             }
@@ -153,6 +177,17 @@ token lex_next(lexer *lx)
             /* fall through */
         default: {
             size_t n = utf8_len(s + t.off, lx->n - t.off);
+            if (n == 0) {
+                /* not UTF-8: name the byte, never copy it into a message; a
+                   broken sequence (lead byte and its continuations) is one fault */
+                size_t q = t.off + 1;
+                while (q < lx->n && ((unsigned char)s[q] & 0xC0) == 0x80)
+                    q++;
+                LEX_ERROR(lx, t.off, q - t.off, "unexpected byte 0x%02X (a case file is UTF-8 text)", (unsigned char)ch);
+                p = q;
+                t.kind = T_ERROR;
+                break;
+            }
             p = t.off + n;
             const char *hint = "";
             if (n == 3 && memcmp(s + t.off, "\xE2\x88\x82", 3) == 0)
@@ -161,7 +196,7 @@ token lex_next(lexer *lx)
                 hint = " (write a product with '*')";
             else if (n == 3 && memcmp(s + t.off, "\xE2\x88\x92", 3) == 0)
                 hint = " (write a minus sign as '-')";
-            diag_error(lx->c, lx->src, t.off, n, "unexpected character '%.*s'%s", (int)n, s + t.off, hint);
+            LEX_ERROR(lx, t.off, n, "unexpected character '%.*s'%s", (int)n, s + t.off, hint);
             t.kind = T_ERROR;
         }
         }

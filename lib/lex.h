@@ -27,6 +27,7 @@ typedef struct lexer {
     const char *s;    /* text */
     size_t n, pos;    /* length and cursor */
     int depth;        /* open ( and [ */
+    size_t quiet_until; /* re-lexing after a rewind: bytes before this were diagnosed already */
 } lexer;
 
 void lex_init(lexer *lx, gp_ctx *c, int src);

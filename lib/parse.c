@@ -43,6 +43,7 @@ typedef struct parser {
     token la[3];      /* lookahead ring */
     int nla;
     token prev;       /* the last token taken */
+    token last;       /* the last token taken that is not a newline */
     unsigned depth;   /* current nesting */
     int in_claim;     /* dA/dB is a derivative reference */
     jmp_buf fail;     /* statement-level recovery point */
@@ -87,6 +88,8 @@ static token advance(parser *p)
     memmove(p->la, p->la + 1, (size_t)(p->nla - 1) * sizeof *p->la);
     p->nla--;
     p->prev = t;
+    if (t.kind != T_NL)
+        p->last = t;
     return t;
 }
 
@@ -130,6 +133,10 @@ static void expected(parser *p, const char *what)
 {
     token t = peek(p);
     tokdesc d = describe(p, t);
+    if (t.kind == T_EOF && p->last.len) {
+        /* point just past the last token, on a line an editor shows */
+        t.off = p->last.off + p->last.len;
+    }
     if (t.kind == T_NL || t.kind == T_EOF)
         t.len = 1;
     fail_at(p, t, "expected %s, found %s", what, d.s);
@@ -403,7 +410,7 @@ static ast *primary(parser *p)
         if (parse_is_keyword(s, t.len))
             fail_at(p, t, "'%.*s' is a reserved word, not a value", (int)t.len, s);
         ast *a = name_ref(p, t);
-        if (p->in_claim && starts_d(p, t) && peek(p).kind == T_SLASH && starts_d(p, peek_at(p, 1))) {
+        if (starts_d(p, t) && peek(p).kind == T_SLASH && starts_d(p, peek_at(p, 1))) {
             /* dA/dB: a derivative reference */
             advance(p);
             token b = advance(p);
@@ -565,6 +572,14 @@ static void decl_list(parser *p, stmt *s, int ranges)
     if (peek(p).kind != T_NAME)
         expected(p, "a name to declare");
     while (peek(p).kind == T_NAME) {
+        token t = peek(p);
+        if (parse_is_keyword(p->lx.s + t.off, t.len)) {
+            /* report it and go on with the other names of the line */
+            diag_error(p->c, p->lx.src, t.off, t.len, "'%.*s' is a reserved word and cannot be used as a name", (int)t.len,
+                       p->lx.s + t.off);
+            advance(p);
+            continue;
+        }
         decl(p, &d, ranges);
         push_item(p, s, &d, &cap);
         if (peek(p).kind == T_COMMA)
@@ -622,17 +637,34 @@ static void data_block(parser *p, stmt *s, token kw)
             longjmp(p->fail, 2);
         }
         s->rowoff[s->nrows++] = t.off;
+        size_t row_start = ncell;
+        int row_bad = 0;
         while (peek(p).kind != T_NL && peek(p).kind != T_EOF) {
             token a = advance(p);
             datacell cell = {a.off, a.len};
             if (a.kind == T_MINUS || a.kind == T_PLUS) {
                 token b = peek(p);
-                if (b.kind != T_NUM || b.off != a.off + 1)
-                    expected(p, "a number after the sign");
+                if (b.kind != T_NUM || b.off != a.off + 1) {
+                    if (!row_bad) {
+                        if (b.kind == T_NUM)
+                            diag_error(p->c, p->lx.src, a.off, 1, "a sign must touch its number: write '%c%.*s'",
+                                       p->lx.s[a.off], (int)b.len, p->lx.s + b.off);
+                        else
+                            diag_error(p->c, p->lx.src, a.off, 1, "expected a number after the sign, found %s",
+                                       describe(p, b).s);
+                    }
+                    row_bad = 1;
+                    continue;
+                }
                 advance(p);
                 cell.len = b.off + b.len - a.off;
             } else if (a.kind != T_NUM) {
-                fail_at(p, a, "expected a number in the data row, found %s", describe(p, a).s);
+                /* report the first bad cell of the row and go on with the next row */
+                if (!row_bad && a.kind != T_ERROR)
+                    diag_error(p->c, p->lx.src, a.off, a.len, "expected a number in the data row, found %s",
+                               describe(p, a).s);
+                row_bad = 1;
+                continue;
             }
             if (!ctx_grow((void **)&s->cells, &capcell, ncell + 1, sizeof *s->cells)) {
                 p->c->status = GP_ENOMEM;
@@ -642,12 +674,17 @@ static void data_block(parser *p, stmt *s, token kw)
             if (peek(p).kind == T_COMMA)
                 advance(p);
         }
-        size_t want = s->nrows * s->nitems;
-        if (ncell != want) {
-            size_t got = ncell - (s->nrows - 1) * s->nitems;
-            token rt = {T_NUM, s->rowoff[s->nrows - 1], 1};
-            fail_at(p, rt, "data row has %zu value%s but the header names %u column%s", got, got == 1 ? "" : "s",
-                    s->nitems, s->nitems == 1 ? "" : "s");
+        if (row_bad) {
+            ncell = row_start; /* drop the row */
+            s->nrows--;
+            continue;
+        }
+        size_t got = ncell - row_start;
+        if (got != s->nitems) {
+            diag_error(p->c, p->lx.src, s->rowoff[s->nrows - 1], 1, "data row has %zu value%s but the header names %u column%s",
+                       got, got == 1 ? "" : "s", s->nitems, s->nitems == 1 ? "" : "s");
+            ncell = row_start;
+            s->nrows--;
         }
     }
 }
@@ -792,8 +829,14 @@ static void statement(parser *p, stmt *s)
 
 static void skip_statement(parser *p)
 {
+    /* the lookahead was lexed inside brackets, where newlines do not end a
+       statement: go back to the first unread token and lex again at depth 0 */
+    if (p->nla) {
+        p->lx.quiet_until = p->lx.pos;
+        p->lx.pos = p->la[0].off;
+        p->nla = 0;
+    }
     p->lx.depth = 0;
-    p->nla = 0; /* drop lookahead lexed at the wrong depth; re-lex from the cursor */
     while (peek(p).kind != T_NL && peek(p).kind != T_EOF)
         advance(p);
 }
