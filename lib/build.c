@@ -18,6 +18,7 @@
  */
 #include "build.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1447,7 +1448,7 @@ static void csv_data(bctx *b, const stmt *st)
     if (r == -2)
         err(b, st->soff, st->slen, "data file '%s' is larger than the limit of %zu bytes", path, cs->c->lim.max_file_bytes);
     else if (r != 0)
-        err(b, st->soff, st->slen, "cannot read data file '%s'", path);
+        err(b, st->soff, st->slen, "cannot read data file '%s': %s", path, strerror(errno));
     if (r != 0) {
         buf_free(&pb);
         return;
@@ -1865,8 +1866,13 @@ gp_status build_case(gp_case *cs)
     }
     if (cs->loss_sym != NOSYM)
         cs->loss = cs->elem[cs->sym[cs->loss_sym].first].node;
-    else if (!cs->syn.loss_failed) /* a malformed loss line was reported already */
-        diag_error(c, b.src, c->src[b.src].len, 0, "the case has no loss: add a line 'loss C = expression'");
+    else if (!cs->syn.loss_failed) { /* a malformed loss line was reported already */
+        /* point after the last character of the file, on a line that exists */
+        size_t end = c->src[b.src].len;
+        while (end > 0 && (t[end - 1] == '\n' || t[end - 1] == '\r' || t[end - 1] == ' ' || t[end - 1] == '\t'))
+            end--;
+        diag_error(c, b.src, end, 0, "the case has no loss: add a line 'loss C = expression'");
+    }
     for (size_t i = 0; i < cs->syn.n && c->status == GP_OK; i++) {
         const stmt *st = &cs->syn.s[i];
         switch (st->kind) {

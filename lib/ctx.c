@@ -86,13 +86,14 @@ gp_status gp_case_load(gp_ctx *c, const char *name, const char *text, size_t len
                    len, c->lim.max_file_bytes);
         return GP_ELIMIT;
     }
-    if (memchr(text, '\0', len)) {
-        diag_error(c, -1, 0, 0, "%s: the case contains a NUL byte: it is not a text file", name);
-        return GP_EINPUT;
-    }
     int src = diag_add_source(c, name, text, len);
     if (src < 0)
         return GP_ENOMEM;
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        diag_error(c, src, (size_t)(nul - text), 1, "a NUL byte: a case file is UTF-8 text");
+        return GP_EINPUT;
+    }
     gp_case *cs = calloc(1, sizeof *cs);
     if (!cs || !ctx_grow((void **)&c->cases, &c->capcases, c->ncases + 1, sizeof *c->cases)) {
         free(cs);

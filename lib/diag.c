@@ -221,7 +221,18 @@ gp_status gp_diag_render(const gp_ctx *c, size_t i, char **out)
             }
         }
         buf_puts(&b, cut_left ? "  ..." : "  ");
-        buf_putn(&b, s->text + a, e - a);
+        for (size_t p = a; p < e; p++) {
+            unsigned char ch = (unsigned char)s->text[p];
+            if (ch < 0x20 && ch != '\t') {
+                /* a control character shows as its picture (␀ for NUL), one column wide */
+                char pic[4] = {(char)0xE2, (char)0x90, (char)(0x80 + ch), 0};
+                buf_puts(&b, pic);
+            } else if (ch == 0x7F) {
+                buf_puts(&b, "\xE2\x90\xA1");
+            } else {
+                buf_putc(&b, (char)ch);
+            }
+        }
         buf_puts(&b, cut_right ? "...\n  " : "\n  ");
         if (cut_left)
             buf_puts(&b, "   ");

@@ -8,8 +8,7 @@
 #
 #   gradproof derive FILE [ARGS]                 stderr must equal the %%EXPECT
 #       block exactly (the temporary path replaced by INPUT, its directory by
-#       DIR), stdout must be
-#       empty, the exit status must equal %%EXIT;
+#       DIR), stdout must be empty, the exit status must equal %%EXIT;
 #   gradproof derive FILE [ARGS] --format json   stdout must be one JSON
 #       document whose "diagnostics" hold at least one error and say the same
 #       thing as the text (same "FILE:LINE:COL: error: message" lines), and
@@ -17,12 +16,15 @@
 #
 # One line per failing entry, "FAIL <id> <description>: <what>", then a diff;
 # at the end a line "N passed, M failed".  Exit 0 only when all pass.
-# Entries marked %%SKIP (known bugs, reported to the lead) are not run.
+# Entries marked %%SKIP (known bugs, reported to the lead) are not run; a line
+# before the summary lists them.  Run under LC_ALL=C, each run at most 60 s.
 #
 # GP_UPDATE_GOLDEN=1 rewrites the %%EXPECT and %%EXIT blocks of the file from
 # what the binary does now (JSON and stdout checks still apply).  Review the
 # resulting diff line by line: a golden pins a message, it does not judge it.
-# GP_ERRORS_ONLY=ID runs the one entry ID.
+# GP_ERRORS_ONLY=PATTERN runs the entries whose id matches the shell pattern
+# (GP_ERRORS_ONLY='build-10.*'); GP_ERRORS_RUN_SKIPPED=1 runs the %%SKIP
+# entries too, to see whether a fix has landed.
 set -u
 
 if [ $# -ne 2 ]; then
@@ -51,6 +53,7 @@ trap 'rm -rf "$tmp"' EXIT
 export LC_ALL=C
 update=${GP_UPDATE_GOLDEN:-0}
 only=${GP_ERRORS_ONLY:-}
+run_skipped=${GP_ERRORS_RUN_SKIPPED:-0}
 tmo=()
 if command -v timeout >/dev/null 2>&1; then
     tmo=(timeout 60)
@@ -84,9 +87,35 @@ for d in ds:
 want = [l for l in open(exp, encoding="utf-8", errors="replace").read().split("\n") if l.startswith("gradproof: ")]
 if got != want:
     print("the JSON diagnostics differ from the text ones")
-    print("  JSON: " + "\n  JSON: ".join(got))
-    print("  text: " + "\n  text: ".join(want))
+    print("        JSON: " + "\n        JSON: ".join(got))
+    print("        text: " + "\n        text: ".join(want))
     sys.exit(1)
+'
+
+# For %%BYTES entries: stdin as printf %b text (backslashes doubled, control
+# bytes and bytes that are not UTF-8 as \xHH; newlines and tabs kept).
+escape='
+import sys
+b = sys.stdin.buffer.read()
+out, i = [], 0
+while i < len(b):
+    c = b[i]
+    n = 1 if c < 0x80 else 2 if 0xC2 <= c < 0xE0 else 3 if 0xE0 <= c < 0xF0 else 4 if 0xF0 <= c < 0xF5 else 0
+    if n > 1:
+        try:
+            out.append(b[i:i + n].decode("utf-8"))
+            i += n
+            continue
+        except UnicodeDecodeError:
+            n = 0
+    if c == 0x5C:
+        out.append("\\\\")
+    elif c in (0x09, 0x0A) or (n == 1 and 0x20 <= c < 0x7F):
+        out.append(chr(c))
+    else:
+        out.append("\\x%02x" % c)
+    i += 1
+sys.stdout.buffer.write("".join(out).encode("utf-8"))
 '
 
 # ---- read the golden file ----
@@ -97,7 +126,7 @@ declare -A seen
 n=0
 i=0
 bad_file=0
-while [ $i -lt $nl ]; do
+while [ "$i" -lt "$nl" ]; do
     line=${L[$i]}
     if [[ $line != %%FAIL\ * ]]; then
         if [[ -n $line && $line != \#* ]]; then
@@ -126,7 +155,7 @@ while [ $i -lt $nl ]; do
     input=""
     i=$((i + 1))
     # directives, then the input up to %%EXPECT
-    while [ $i -lt $nl ] && [[ ${L[$i]} != %%EXPECT ]]; do
+    while [ "$i" -lt "$nl" ] && [[ ${L[$i]} != %%EXPECT ]]; do
         case ${L[$i]} in
         %%ARGS\ *) args[n]=${L[$i]#%%ARGS } ;;
         %%NOFILE) nofile[n]=1 ;;
@@ -138,6 +167,7 @@ while [ $i -lt $nl ]; do
             bad_file=1
             break
             ;;
+        '') [ -z "$input" ] || input+=$'\n' ;; # blank lines before the case are ignored
         *) input+=${L[$i]}$'\n' ;;
         esac
         i=$((i + 1))
@@ -146,7 +176,7 @@ while [ $i -lt $nl ]; do
     i=$((i + 1))
     e_start[n]=$i
     expect=""
-    while [ $i -lt $nl ] && [[ ${L[$i]} != %%EXIT* ]]; do
+    while [ "$i" -lt "$nl" ] && [[ ${L[$i]} != %%EXIT* ]]; do
         if [[ ${L[$i]} == %%FAIL\ * ]]; then
             echo "errors.test:$((i + 1)): entry '$id' has no %%EXIT" >&2
             bad_file=1
@@ -178,10 +208,11 @@ skipped=""
 declare -a actual actual_exit
 for ((k = 0; k < n; k++)); do
     id=${ids[k]}
-    if [ -n "$only" ] && [ "$only" != "$id" ]; then
+    # shellcheck disable=SC2053 # $only is a pattern on purpose
+    if [ -n "$only" ] && [[ $id != $only ]]; then
         continue
     fi
-    if [ -n "${skip[k]}" ]; then
+    if [ -n "${skip[k]}" ] && [ "$run_skipped" != 1 ]; then
         nskip=$((nskip + 1))
         skipped+=" $id"
         continue
@@ -206,7 +237,11 @@ for ((k = 0; k < n; k++)); do
         printf '%b' "$t" >"$dir/${a%% *}"
     done <<<"${aux[k]}"
     read -r -a extra <<<"${args[k]}"
-    printf '%s' "${expects[k]}" >"$dir/expected"
+    if [ "${bytes[k]}" = 1 ]; then
+        printf '%b' "${expects[k]}" >"$dir/expected"
+    else
+        printf '%s' "${expects[k]}" >"$dir/expected"
+    fi
 
     # text run
     (cd "$dir" && "${tmo[@]}" "$bin" derive "$in" "${extra[@]}" >"$dir/stdout" 2>"$dir/stderr.raw")
@@ -215,7 +250,12 @@ for ((k = 0; k < n; k++)); do
     pat=$(printf '%s' "$in" | sed 's/[][\.*^$/]/\\&/g')
     dpat=$(printf '%s' "$dir" | sed 's/[][\.*^$/]/\\&/g')
     sed -e "s/$pat/INPUT/g" -e "s/$dpat/DIR/g" "$dir/stderr.raw" >"$dir/stderr"
-    actual[k]=$(cat "$dir/stderr"; echo x)
+    if [ "${bytes[k]}" = 1 ]; then
+        # written back with printf %b escapes for what is not UTF-8 text
+        actual[k]=$(python3 -c "$escape" <"$dir/stderr"; echo x)
+    else
+        actual[k]=$(cat "$dir/stderr"; echo x)
+    fi
     actual[k]=${actual[k]%x}
     actual_exit[k]=$st
     why=()
@@ -264,7 +304,7 @@ if [ "$update" = 1 ]; then
     : >"$out"
     pos=0
     for ((k = 0; k < n; k++)); do
-        if [ -z "${actual_exit[k]+x}" ]; then
+        if [ -z "${actual_exit[k]+x}" ] || [ -n "${skip[k]}" ]; then
             continue # skipped or filtered: keep as written
         fi
         # copy up to the expectation, then the new expectation and status
