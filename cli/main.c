@@ -213,45 +213,27 @@ static int finish_output(int code)
     return code;
 }
 
-static int run_derive(opts *o)
+/* A verb: render the case into *out; *failed says a verdict failed. */
+typedef gp_status (*verb_fn)(gp_case *cs, const opts *o, char **out, int *failed);
+
+static gp_status do_derive(gp_case *cs, const opts *o, char **out, int *failed)
 {
-    gp_ctx *c = gp_ctx_new();
-    if (!c) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return EXIT_SYSTEM;
-    }
-    gp_limits def;
-    gp_ctx_get_limits(c, &def);
-    gp_ctx_set_limits(c, &o->lim);
-    int json = o->format == GP_FMT_JSON;
-    gp_case *cs = NULL;
-    gp_status st = gp_case_load_file(c, o->case_path, &cs);
-    char *out = NULL;
-    if (st == GP_OK) {
-        gp_derive_opts d = {o->format, o->expand, o->wrt, o->nwrt};
-        st = gp_derive_render(cs, &d, &out);
-    }
-    int code;
-    if (st == GP_OK) {
-        fputs(out, stdout);
-        code = EXIT_HOLDS;
-        if (!json)
-            print_diagnostics(c); /* notes, if any */
-    } else {
-        if (json)
-            json_failure(c, st);
-        print_diagnostics(c);
-        if (st == GP_ENOMEM)
-            fprintf(stderr, "%s: out of memory\n", prog);
-        code = status_exit(st);
-    }
-    gp_free(out);
-    gp_ctx_free(c);
-    (void)def;
-    return finish_output(code);
+    gp_derive_opts d = {o->format, o->expand, o->wrt, o->nwrt};
+    *failed = 0;
+    return gp_derive_render(cs, &d, out);
 }
 
-static int run_claims(opts *o)
+static gp_status do_claims(gp_case *cs, const opts *o, char **out, int *failed)
+{
+    gp_claims_opts co = {o->format, o->points, o->seed};
+    gp_claims_summary sum = {0, 0, 0, 0};
+    gp_status st = gp_claims_render(cs, &co, out, &sum);
+    *failed = sum.fail || sum.unknown;
+    return st;
+}
+
+/* load the case, run the verb, print, and turn the outcome into an exit status */
+static int run(opts *o, verb_fn fn)
 {
     gp_ctx *c = gp_ctx_new();
     if (!c) {
@@ -263,17 +245,15 @@ static int run_claims(opts *o)
     gp_case *cs = NULL;
     gp_status st = gp_case_load_file(c, o->case_path, &cs);
     char *out = NULL;
-    gp_claims_summary sum = {0, 0, 0, 0};
-    if (st == GP_OK) {
-        gp_claims_opts co = {o->format, o->points, o->seed};
-        st = gp_claims_render(cs, &co, &out, &sum);
-    }
+    int failed = 0;
+    if (st == GP_OK)
+        st = fn(cs, o, &out, &failed);
     int code;
     if (st == GP_OK) {
         fputs(out, stdout);
-        code = sum.fail || sum.unknown ? EXIT_VERDICT : EXIT_HOLDS;
+        code = failed ? EXIT_VERDICT : EXIT_HOLDS;
         if (!json)
-            print_diagnostics(c);
+            print_diagnostics(c); /* notes, if any */
     } else {
         if (json)
             json_failure(c, st);
@@ -352,7 +332,7 @@ static int main_claims(opts *o, int argc, char **argv)
         usage_hint(o->verb, "%s", "a case file is needed (or - for standard input)");
         return EXIT_USAGE;
     }
-    return run_claims(o);
+    return run(o, do_claims);
 }
 
 int main(int argc, char **argv)
@@ -470,7 +450,7 @@ int main(int argc, char **argv)
         free(wrt);
         return EXIT_USAGE;
     }
-    int code = run_derive(&o);
+    int code = run(&o, do_derive);
     free(o.owned);
     free(wrt);
     return code;

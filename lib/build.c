@@ -174,6 +174,17 @@ static const char *suggest(bctx *b, const char *s, size_t n)
     return best;
 }
 
+/* "unknown name 'u0' (did you mean 'v0'?)" for the name at off..off+len */
+static void unknown(bctx *b, size_t off, size_t len, const char *what)
+{
+    const char *t = src_text(b->cs, b->src) + off;
+    const char *sug = suggest(b, t, len);
+    if (sug)
+        err(b, off, len, "unknown %s '%.*s' (did you mean '%s'?)", what, (int)len, t, sug);
+    else
+        err(b, off, len, "unknown %s '%.*s'", what, (int)len, t);
+}
+
 /* ---- integer index expressions ---- */
 
 static int ival(bctx *b, const ast *a, long *out);
@@ -209,11 +220,7 @@ static int ival_name(bctx *b, const ast *a, long *out)
         err(b, a->noff, a->nlen, "'%.*s' is %s; an index must be an integer, an index variable or an integer constant",
             (int)a->nlen, s, kind_word(b->cs->sym[si].kind));
     else {
-        const char *sug = suggest(b, s, a->nlen);
-        if (sug)
-            err(b, a->noff, a->nlen, "unknown index variable '%.*s' (did you mean '%s'?)", (int)a->nlen, s, sug);
-        else
-            err(b, a->noff, a->nlen, "unknown index variable '%.*s'", (int)a->nlen, s);
+        unknown(b, a->noff, a->nlen, "index variable");
     }
     return 0;
 }
@@ -338,11 +345,7 @@ static int qeval(bctx *b, const ast *a, mpq_t out, const char *what)
             }
         long si = build_lookup(b->cs, t + a->noff, a->nlen);
         if (si < 0) {
-            const char *sug = suggest(b, t + a->noff, a->nlen);
-            if (sug)
-                err(b, a->noff, a->nlen, "unknown name '%.*s' (did you mean '%s'?)", (int)a->nlen, t + a->noff, sug);
-            else
-                err(b, a->noff, a->nlen, "unknown name '%.*s'", (int)a->nlen, t + a->noff);
+            unknown(b, a->noff, a->nlen, "name");
             return 0;
         }
         if (b->cs->sym[si].kind != SYM_CONST || a->n) {
@@ -776,11 +779,7 @@ static gp_id resolve_name(bctx *b, const ast *a, size_t *elem_out)
         }
     long si = build_lookup(cs, s, a->nlen);
     if (si < 0) {
-        const char *sug = suggest(b, s, a->nlen);
-        if (sug)
-            err(b, a->noff, a->nlen, "unknown name '%.*s' (did you mean '%s'?)", (int)a->nlen, s, sug);
-        else
-            err(b, a->noff, a->nlen, "unknown name '%.*s'", (int)a->nlen, s);
+        unknown(b, a->noff, a->nlen, "name");
         return GP_NIL;
     }
     symbol *sy = &cs->sym[si];
@@ -1200,38 +1199,6 @@ oom:
 
 /* ---- data ---- */
 
-static int read_file(const char *path, char **text, size_t *len, size_t max)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f)
-        return -1;
-    buf b = BUF_INIT;
-    char chunk[65536];
-    size_t n;
-    int too_big = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.n + n > max) {
-            too_big = 1;
-            break;
-        }
-        buf_putn(&b, chunk, n);
-    }
-    int bad = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    if (too_big) {
-        buf_free(&b);
-        return -2;
-    }
-    if (bad || b.oom) {
-        buf_free(&b);
-        return -1;
-    }
-    *len = b.n;
-    *text = buf_take(&b);
-    return *text ? 0 : -1;
-}
-
 /* map a header name (with literal indices) to an input/target leaf */
 static long header_leaf(bctx *b, int src, size_t off, size_t len, const long *idx, uint32_t nidx, size_t eoff)
 {
@@ -1444,7 +1411,7 @@ static void csv_data(bctx *b, const stmt *st)
     }
     char *text = NULL;
     size_t len = 0;
-    int r = read_file(path, &text, &len, cs->c->lim.max_file_bytes);
+    int r = ctx_read_file(path, cs->c->lim.max_file_bytes, &text, &len);
     if (r == -2)
         err(b, st->soff, st->slen, "data file '%s' is larger than the limit of %zu bytes", path, cs->c->lim.max_file_bytes);
     else if (r != 0)
@@ -1567,11 +1534,7 @@ static void outputs(bctx *b, const stmt *st)
         const declname *d = &st->items[i];
         long si = build_lookup(cs, t + d->off, d->len);
         if (si < 0) {
-            const char *sug = suggest(b, t + d->off, d->len);
-            if (sug)
-                err(b, d->off, d->len, "unknown name '%.*s' (did you mean '%s'?)", (int)d->len, t + d->off, sug);
-            else
-                err(b, d->off, d->len, "unknown name '%.*s'", (int)d->len, t + d->off);
+            unknown(b, d->off, d->len, "name");
             continue;
         }
         symbol *s = &cs->sym[si];
@@ -1708,11 +1671,7 @@ static void point_stmt(bctx *b, const stmt *st)
         const declname *d = &st->items[i];
         long si = build_lookup(cs, t + d->off, d->len);
         if (si < 0) {
-            const char *sug = suggest(b, t + d->off, d->len);
-            if (sug)
-                err(b, d->off, d->len, "unknown param '%.*s' (did you mean '%s'?)", (int)d->len, t + d->off, sug);
-            else
-                err(b, d->off, d->len, "unknown param '%.*s'", (int)d->len, t + d->off);
+            unknown(b, d->off, d->len, "param");
             continue;
         }
         symbol *s = &cs->sym[si];

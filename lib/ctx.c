@@ -124,40 +124,62 @@ gp_status gp_case_load(gp_ctx *c, const char *name, const char *text, size_t len
     return GP_OK;
 }
 
-gp_status gp_case_load_file(gp_ctx *c, const char *path, gp_case **out)
+int ctx_read_file(const char *path, size_t max, char **text, size_t *len)
 {
-    *out = NULL;
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        diag_error(c, -1, 0, 0, "cannot open '%s': %s", path, strerror(errno));
-        return GP_EINPUT; /* a wrong path is the user's input, not a system failure */
-    }
+    if (!f)
+        return -1;
     buf b = BUF_INIT;
     char chunk[65536];
     size_t n;
     int too_big = 0;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.n + n > c->lim.max_file_bytes) {
+        if (b.n + n > max) {
             too_big = 1;
             break;
         }
         buf_putn(&b, chunk, n);
     }
     int bad = ferror(f);
+    int saved = errno;
     if (f != stdin)
         fclose(f);
+    errno = saved;
     if (too_big) {
         buf_free(&b);
+        return -2;
+    }
+    if (bad || b.oom) {
+        if (b.oom)
+            errno = ENOMEM;
+        buf_free(&b);
+        return -1;
+    }
+    *len = b.n;
+    *text = buf_take(&b);
+    return *text ? 0 : -1;
+}
+
+gp_status gp_case_load_file(gp_ctx *c, const char *path, gp_case **out)
+{
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    errno = 0;
+    int r = ctx_read_file(path, c->lim.max_file_bytes, &text, &len);
+    if (r == -2) {
         diag_error(c, -1, 0, 0, "%s: the case is larger than the limit of %zu bytes (raise it with --max-file-bytes)",
                    path, c->lim.max_file_bytes);
         return GP_ELIMIT;
     }
-    if (bad || b.oom) {
-        buf_free(&b);
-        diag_error(c, -1, 0, 0, "cannot read '%s'", path);
-        return bad ? GP_EIO : GP_ENOMEM;
+    if (r != 0) {
+        /* a path that does not open is the user's input; a failing read is the system's */
+        int open_failed = errno == ENOENT || errno == EACCES || errno == ENOTDIR || errno == EISDIR || errno == ELOOP ||
+                          errno == ENAMETOOLONG;
+        diag_error(c, -1, 0, 0, "cannot %s '%s': %s", open_failed ? "open" : "read", path, strerror(errno));
+        return open_failed ? GP_EINPUT : (errno == ENOMEM ? GP_ENOMEM : GP_EIO);
     }
-    gp_status st = gp_case_load(c, path, b.s ? b.s : "", b.n, out);
-    buf_free(&b);
+    gp_status st = gp_case_load(c, path, text, len, out);
+    free(text);
     return st;
 }

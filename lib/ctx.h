@@ -56,6 +56,11 @@ struct gp_ctx {
     size_t stack_budget;    /* bytes of stack the recursive parts may use below it */
 };
 
+/* Read a whole file ("-": standard input) into a malloc'd NUL-terminated
+   buffer.  Returns 0; -1 when it cannot be read (errno says why); -2 when it
+   is larger than max bytes. */
+int ctx_read_file(const char *path, size_t max, char **text, size_t *len);
+
 /* Note where the stack is at a library entry point, before recursing. */
 void ctx_stack_mark(gp_ctx *c);
 /* Is there stack left for another level of recursion?  The recursive

@@ -833,19 +833,15 @@ static void expand(printer *p, const task *t)
         print_name(out, &c->leaf[n->pay].name, syn);
         return;
     case GP_OP_FN: {
-        static const char *const text[] = {"exp", "log", "tanh", "σ", "relu", "|", "softplus", "sin", "cos", "step", "sign"};
-        static const char *const latex[] = {"\\exp", "\\log", "\\tanh", "\\sigma", "\\operatorname{relu}", "\\left|",
-                                            "\\operatorname{softplus}", "\\sin", "\\cos", "\\operatorname{step}",
-                                            "\\operatorname{sgn}"};
         if (n->fn == GP_FN_ABS && syn != PR_CASE) {
             lit(p, syn == PR_LATEX ? "\\right|" : "|");
             push(p, n->kid[0], NULL, 0, 0);
-            buf_puts(out, syn == PR_LATEX ? latex[n->fn] : "|");
+            buf_puts(out, syn == PR_LATEX ? fn_latex[n->fn] : "|");
             return;
         }
         lit(p, syn == PR_LATEX ? "\\right)" : ")");
         push(p, n->kid[0], NULL, 0, 0);
-        buf_puts(out, syn == PR_CASE ? dag_fn_name((gp_fn)n->fn) : syn == PR_LATEX ? latex[n->fn] : text[n->fn]);
+        buf_puts(out, syn == PR_CASE ? dag_fn_name((gp_fn)n->fn) : syn == PR_LATEX ? fn_latex[n->fn] : fn_text[n->fn]);
         buf_puts(out, syn == PR_LATEX ? "\\left(" : "(");
         return;
     }
@@ -937,17 +933,13 @@ static void expand(printer *p, const task *t)
         if (paren)
             lit(p, syn == PR_LATEX ? "\\right)" : ")");
         if (fnpow) {
-            static const char *const text[] = {"exp", "log", "tanh", "σ", "relu", "|", "softplus", "sin", "cos", "step", "sign"};
-            static const char *const latex[] = {"\\exp", "\\log", "\\tanh", "\\sigma", "\\operatorname{relu}", "|",
-                                                "\\operatorname{softplus}", "\\sin", "\\cos", "\\operatorname{step}",
-                                                "\\operatorname{sgn}"};
             lit(p, syn == PR_LATEX ? "\\right)" : ")");
             push(p, bn->kid[0], NULL, 0, 0);
             lit(p, syn == PR_LATEX ? "\\left(" : "(");
             lit(p, sup ? sup : "?");
             if (paren)
                 buf_puts(out, syn == PR_LATEX ? "\\left(" : "(");
-            buf_puts(out, syn == PR_LATEX ? latex[bn->fn] : text[bn->fn]);
+            buf_puts(out, syn == PR_LATEX ? fn_latex[bn->fn] : fn_text[bn->fn]);
             return;
         }
         lit(p, sup ? sup : "?");

@@ -90,6 +90,35 @@ static void note_assumption(gp_ctx *c, gp_id base)
         c->assume[c->nassume++] = base;
 }
 
+/* The operands of an n-ary sum (op ADD) or product (op MUL): small
+   unlabelled nodes of the same op are opened, numbers are folded into k
+   (added or multiplied), the rest is appended to all.  Returns 1; 0 when
+   an operand is GP_NIL; -1 out of memory. */
+static int gather(gp_ctx *c, gp_op op, size_t n, const gp_id *in, mpq_t k, idlist *all)
+{
+    void (*fold)(mpq_ptr, mpq_srcptr, mpq_srcptr) = op == GP_OP_ADD ? mpq_add : mpq_mul;
+    for (size_t i = 0; i < n; i++) {
+        gp_id id = in[i];
+        if (id == GP_NIL)
+            return 0;
+        const gp_node *nd = &c->node[id];
+        if (nd->op == GP_OP_NUM) {
+            fold(k, k, dag_q(c, id));
+        } else if (flattenable(c, id, op)) {
+            for (uint32_t j = 0; j < nd->nkid; j++) {
+                gp_id s = nd->kid[j];
+                if (c->node[s].op == GP_OP_NUM)
+                    fold(k, k, dag_q(c, s));
+                else if (!il_push(all, s))
+                    return -1;
+            }
+        } else if (!il_push(all, id)) {
+            return -1;
+        }
+    }
+    return 1;
+}
+
 /* Intern an n-ary node whose operands are already canonical. */
 static gp_id make_nary(gp_ctx *c, gp_op op, gp_id coef, idlist *ops)
 {
@@ -115,24 +144,11 @@ gp_id gp_add(gp_ctx *c, size_t n, const gp_id *in)
     term *t = NULL;
     size_t nt = 0;
     /* 1. flatten small unlabelled sums, fold the numbers */
-    for (size_t i = 0; i < n; i++) {
-        gp_id id = in[i];
-        if (id == GP_NIL)
-            goto done;
-        const gp_node *nd = &c->node[id];
-        if (nd->op == GP_OP_NUM) {
-            mpq_add(k, k, dag_q(c, id));
-        } else if (flattenable(c, id, GP_OP_ADD)) {
-            for (uint32_t j = 0; j < nd->nkid; j++) {
-                gp_id s = c->node[id].kid[j];
-                if (c->node[s].op == GP_OP_NUM)
-                    mpq_add(k, k, dag_q(c, s));
-                else if (!il_push(&all, s))
-                    goto oom;
-            }
-        } else if (!il_push(&all, id)) {
+    int g = gather(c, GP_OP_ADD, n, in, k, &all);
+    if (g <= 0) {
+        if (g < 0)
             goto oom;
-        }
+        goto done;
     }
     /* 2. split each term into coefficient * monomial and collect */
     t = terms_new(all.n);
@@ -200,24 +216,12 @@ gp_id gp_mul(gp_ctx *c, size_t n, const gp_id *in)
     gp_id res = GP_NIL;
     term *t = NULL;
     size_t nt = 0;
-    for (size_t i = 0; i < n; i++) {
-        gp_id id = in[i];
-        if (id == GP_NIL)
-            goto done;
-        const gp_node *nd = &c->node[id];
-        if (nd->op == GP_OP_NUM) {
-            mpq_mul(k, k, dag_q(c, id));
-        } else if (flattenable(c, id, GP_OP_MUL)) {
-            for (uint32_t j = 0; j < nd->nkid; j++) {
-                gp_id s = c->node[id].kid[j];
-                if (c->node[s].op == GP_OP_NUM)
-                    mpq_mul(k, k, dag_q(c, s));
-                else if (!il_push(&all, s))
-                    goto oom;
-            }
-        } else if (!il_push(&all, id)) {
+    /* flatten small unlabelled products, fold the numbers */
+    int g = gather(c, GP_OP_MUL, n, in, k, &all);
+    if (g <= 0) {
+        if (g < 0)
             goto oom;
-        }
+        goto done;
     }
     if (mpq_sgn(k) == 0) {
         /* 0 * x^-1 is 0 only where x is nonzero */
