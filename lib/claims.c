@@ -31,7 +31,8 @@
  * (for `dC/dw = E` the left is the true derivative).  Exact: the reduced
  * quotient rhs/lhs a constant times a monomial (sign error, factor of 2,
  * missing or extra factor), else rhs - lhs a single term.  Numeric: the
- * ratio constant over all points (rationalised with small denominators), or
+ * ratio constant over all points (rationalised with small denominators;
+ * a ratio N or 1/N, N the samples of every data set tried, is named so), or
  * equal to the truth up to a sign that changes from point to point.
  *
  * Owns: for one call, the judge's exact values (cleared on every path) and
@@ -725,9 +726,11 @@ static gp_status diagnose_exact(judge *J, claim_result *res)
             if (sh.up && sh.down)
                 buf_printf(&b, "%sfactor %s in place of %s", b.n ? "; " : "", sh.up, sh.down);
             else if (sh.down)
-                buf_printf(&b, "%smissing factor %s", b.n ? "; " : "", sh.down);
+                buf_printf(&b, "%smissing factor %s%s", b.n ? "; " : "", sh.down,
+                           strcmp(sh.down, "sum(1)") ? "" : ", the number of samples N (a mean where the sum belongs, or an extra 1/N?)");
             else if (sh.up)
-                buf_printf(&b, "%sextra factor %s", b.n ? "; " : "", sh.up);
+                buf_printf(&b, "%sextra factor %s%s", b.n ? "; " : "", sh.up,
+                           strcmp(sh.up, "sum(1)") ? "" : ", the number of samples N (a sum where the mean belongs, or a missing 1/N?)");
         }
         algebra_shape_clear(&sh);
     }
@@ -800,14 +803,22 @@ static int rationalize(mpq_t out, mpfr_t x)
     return ok;
 }
 
-static gp_status diagnose_numeric(claim_result *res, ratios *R)
+/* nrows: the number of samples of every point's data set when the claim is
+   dataset-level (a constant ratio N or 1/N is then named as such), else 0. */
+static gp_status diagnose_numeric(claim_result *res, ratios *R, size_t nrows)
 {
     buf b = BUF_INIT;
     if (R->n >= 2 && R->constant) {
         mpq_t q;
         mpq_init(q);
         if (rationalize(q, R->first)) {
-            if (!q_is(q, 1, 1))
+            if (nrows > 1 && q_is(q, (long)nrows, 1))
+                buf_printf(&b, "claim = %zu × true, and %zu is N, the number of samples in each data set tried "
+                               "(a sum where the mean belongs, or a missing 1/N?)", nrows, nrows);
+            else if (nrows > 1 && q_is(q, 1, (unsigned long)nrows))
+                buf_printf(&b, "claim = true / %zu, and %zu is N, the number of samples in each data set tried "
+                               "(a mean where the sum belongs, or an extra 1/N?)", nrows, nrows);
+            else if (!q_is(q, 1, 1))
                 diag_const(&b, q);
         } else {
             char *s = fr_str(R->first);
@@ -846,6 +857,7 @@ static gp_status judge_numeric(judge *J, claim_result *res)
     mpfr_init2(R.first, CLAIMS_PREC);
     unsigned good = 0, draws = 0, cap = REDRAW_CAP * J->npoints;
     int failed = 0;
+    size_t rows = 0;         /* samples of every point's data set, 0 if they differ */
     const char *why = NULL;
     while (good < J->npoints && draws < cap) {
         size_t k = draws++;
@@ -866,6 +878,10 @@ static gp_status judge_numeric(judge *J, claim_result *res)
             res->nredrawn++;
             continue;
         }
+        if (good == 0)
+            rows = J->nrows;
+        else if (rows != J->nrows)
+            rows = 0;
         good++;
         if (p == PT_DIFF && !failed) {
             failed = 1;
@@ -880,7 +896,7 @@ static gp_status judge_numeric(judge *J, claim_result *res)
             if (find_cx(J, res, 0) < 0)
                 st = GP_ENOMEM;
             if (st == GP_OK)
-                st = diagnose_numeric(res, &R);
+                st = diagnose_numeric(res, &R, J->level == GP_LV_STATIC ? 0 : rows);
         } else if (good < J->npoints) {
             res->verdict = CV_UNKNOWN;
             why = good == 0 ? "no point where both sides could be evaluated" : "too few points where both sides could be evaluated";

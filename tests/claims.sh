@@ -5,6 +5,13 @@
 # (1 when a claim fails, 0 when all hold), one JSON document with --json
 # (checked with python3 when present), the same verdicts in JSON, usage
 # errors (exit 2).
+# Golden files: the text and --json output of every case, run from the repo
+# root, byte for byte against tests/golden/NAME.claims.txt and
+# NAME.claims.json (GP_UPDATE_GOLDEN=1 rewrites them), and the same bytes on
+# a second run.
+# The corpus (tests/claims_corpus/*.case): every claim's verdict, the
+# keyword after `# expect: fails:` found in its diagnosis, and no wrong claim
+# ever reported as holding.
 # Usage: claims.sh GRADPROOF REPO
 set -u
 bin=$1 repo=$2
@@ -48,6 +55,18 @@ for case in "$repo"/cases/*.case; do
   jrc=$?
   if [ $jrc -ne $rc ]; then bad "$name: --json exit $jrc, text exit $rc"; fi
   cp "$tmp/json" "$tmp/$name.json"; cp "$tmp/got" "$tmp/$name.got"
+  # golden files, and the same bytes twice
+  (cd "$repo" && "$bin" claims "cases/$name.case") >"$tmp/out2" 2>/dev/null
+  (cd "$repo" && "$bin" claims "cases/$name.case" --json) >"$tmp/json2" 2>/dev/null
+  cmp -s "$tmp/out" "$tmp/out2" && cmp -s "$tmp/json" "$tmp/json2" && ok || bad "$name: output differs between two runs"
+  for ext in txt json; do
+    g="$repo/tests/golden/$name.claims.$ext"
+    if [ $ext = txt ]; then f="$tmp/out"; else f="$tmp/json"; fi
+    if [ "${GP_UPDATE_GOLDEN:-0}" = 1 ]; then cp "$f" "$g"; ok
+    elif [ ! -f "$g" ]; then bad "$name: no golden file tests/golden/$name.claims.$ext"
+    elif cmp -s "$f" "$g"; then ok
+    else bad "$name: claims output differs from tests/golden/$name.claims.$ext"; diff "$g" "$f" | head -20; fi
+  done
 done
 
 # the JSON documents: well formed, the same verdicts as the text (python3, once)
@@ -77,6 +96,46 @@ PY
   pass=$((pass + $(grep -c '^PASS' "$tmp/py")))
   nbad=$(grep -c '^FAIL' "$tmp/py"); fail=$((fail + nbad)); grep '^FAIL' "$tmp/py"
 fi
+
+# the corpus: verdicts, diagnosis keywords, and never a false pass
+nc=0 nw=0 fp=0
+for case in "$repo"/tests/claims_corpus/*.case; do
+  [ -f "$case" ] || continue
+  name=corpus/$(basename "$case" .case)
+  "$bin" claims "$case" >"$tmp/out" 2>"$tmp/err"; rc=$?
+  if [ -s "$tmp/err" ]; then bad "$name: unexpected stderr"; cat "$tmp/err"; fi
+  # expectations: LINE<TAB>holds|fails<TAB>KEYWORD (or empty)
+  awk '/^[ \t]*claim[ \t]/ {
+         if ($0 !~ /# expect:/) { print NR "\t?\t"; next }
+         e = $0; sub(/.*# expect:[ \t]*/, "", e); sub(/[ \t]+$/, "", e)
+         if (e ~ /^holds$/) { print NR "\tholds\t"; next }
+         if (e ~ /^fails$/) { print NR "\tfails\t"; next }
+         if (e ~ /^fails:/) { k = e; sub(/^fails:[ \t]*/, "", k); print NR "\tfails\t" k; next }
+         print NR "\t?\t" }' "$case" >"$tmp/exp"
+  # verdicts: LINE<TAB>VERDICT<TAB>DIAGNOSIS
+  awk '/^line [0-9]+ / { if (n) print n "\t" v "\t" d; n = $2; v = $3; d = ""; next }
+       /^    diagnosis: / { d = $0; sub(/^    diagnosis: /, "", d); next }
+       END { if (n) print n "\t" v "\t" d }' "$tmp/out" >"$tmp/got"
+  awk -F'\t' -v name="$name" 'NR == FNR { got[$1] = $2; dg[$1] = $3; next }
+       { nc++; want = $2; g = got[$1]
+         if (want == "?") { print "FAIL " name ":" $1 ": no well-formed # expect: comment"; next }
+         if (want == "fails") nw++
+         if (want == "fails" && g == "holds") { fp++; print "FAIL " name ":" $1 ": FALSE PASS, a wrong claim reported as holding"; next }
+         if (g != want) { print "FAIL " name ":" $1 ": expected " want ", got " (g == "" ? "nothing" : g); next }
+         if ($3 != "" && index(dg[$1], $3) == 0) { print "FAIL " name ":" $1 ": expected \x27" $3 "\x27 in the diagnosis, got \x27" dg[$1] "\x27"; next }
+         print "PASS" }
+       END { print "COUNT", nc, nw, fp }' "$tmp/got" "$tmp/exp" >"$tmp/cmp"
+  pass=$((pass + $(grep -c '^PASS' "$tmp/cmp")))
+  nbad=$(grep -c '^FAIL' "$tmp/cmp"); fail=$((fail + nbad)); grep '^FAIL' "$tmp/cmp"
+  read -r _ c w f < <(grep '^COUNT' "$tmp/cmp")
+  nc=$((nc + c)); nw=$((nw + w)); fp=$((fp + f))
+  anyfail=0; grep -q "$(printf '\tfails')" "$tmp/exp" && anyfail=1
+  if [ $rc -eq $anyfail ]; then ok; else bad "$name: exit $rc, expected $anyfail"; fi
+  if [ "$(grep -c '^line [0-9]' "$tmp/out")" -ne "$(wc -l <"$tmp/exp")" ]; then bad "$name: not one verdict per claim"; fi
+done
+echo "corpus: $nc claims, $nw expected to fail, $fp false passes"
+if [ $nc -lt 40 ]; then bad "corpus: only $nc claims (at least 40)"; fi
+if [ $fp -ne 0 ]; then bad "corpus: $fp false passes"; fi
 
 # usage
 "$bin" claims >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "claims without a case: exit not 2"

@@ -272,3 +272,21 @@ Test(claims, verdicts_do_not_depend_on_the_seed_or_the_order)
         gp_ctx_free(c);
     }
 }
+
+Test(claims, a_sum_where_the_mean_belongs_is_named_a_factor_of_n)
+{
+    judged j = judge_text("input x\ntarget y\nparam w\nyhat = tanh(w*x)\nloss C = mean((yhat - y)^2)/2\n"
+                          "claim dC/dw = sum((yhat - y)*(1 - yhat^2)*x)\n"       /* 0 numeric: factor N */
+                          "claim dC/dw = mean((yhat - y)*(1 - yhat^2)*x)/4\n"   /* 1 numeric: a true constant 1/4 */
+                          "claim dC/dw = mean((yhat - y)*(1 - yhat^2)*x)\n");   /* 2 holds */
+    expect_claim(&j, 0, CV_FAILS, CM_NUMERIC, "is N, the number of samples");
+    expect_claim(&j, 1, CV_FAILS, CM_NUMERIC, "claim = true / ");
+    expect_claim(&j, 2, CV_HOLDS, CM_NUMERIC, NULL);
+    judged_free(&j);
+    judged k = judge_text("input x\ntarget y\nparam w\nyhat = w*x\nloss C = sum((yhat - y)^2)/(2*sum(1))\n"
+                          "claim dC/dw = sum((yhat - y)*x)\n"                   /* 0 exact: extra sum(1) */
+                          "claim dC/dw = sum((yhat - y)*x)/sum(1)/sum(1)\n");   /* 1 exact: missing sum(1) */
+    expect_claim(&k, 0, CV_FAILS, CM_EXACT, "extra factor sum(1), the number of samples N");
+    expect_claim(&k, 1, CV_FAILS, CM_EXACT, "missing factor sum(1), the number of samples N");
+    judged_free(&k);
+}
