@@ -414,7 +414,7 @@ static int qeval(bctx *b, const ast *a, mpq_t out, const char *what)
 
 /* ---- elements ---- */
 
-static int elem_index(bctx *b, const symbol *s, const long *idx, size_t *out)
+static int elem_index(const symbol *s, const long *idx, size_t *out)
 {
     size_t off = 0;
     for (uint32_t k = 0; k < s->nidx; k++) {
@@ -422,7 +422,6 @@ static int elem_index(bctx *b, const symbol *s, const long *idx, size_t *out)
             return 0;
         off = off * (size_t)(s->hi[k] - s->lo[k] + 1) + (size_t)(idx[k] - s->lo[k]);
     }
-    (void)b;
     *out = s->first + off;
     return 1;
 }
@@ -441,7 +440,7 @@ void build_elem_name(const gp_case *cs, size_t e, gp_name *out)
     }
 }
 
-static int alloc_elements(bctx *b, symbol *s, const stmt *st, size_t off, size_t len)
+static int alloc_elements(bctx *b, symbol *s, size_t off, size_t len)
 {
     gp_case *cs = b->cs;
     if (cs->over_limit)
@@ -463,7 +462,6 @@ static int alloc_elements(bctx *b, symbol *s, const stmt *st, size_t off, size_t
         cs->over_limit = 1;
         return 0;
     }
-    (void)st;
     if (!ctx_grow((void **)&cs->elem, &cs->capelem, cs->nelem + count, sizeof *cs->elem)) {
         cs->c->status = GP_ENOMEM;
         return 0;
@@ -492,7 +490,6 @@ static void declare(bctx *b, const stmt *st)
         if (si < 0 || cs->sym[si].decl != st || cs->sym[si].off != d->off)
             continue; /* a clash, reported by collect() */
         symbol *s = &cs->sym[si];
-        (void)kind;
         s->nidx = d->nidx;
         int ok = 1;
         for (uint32_t k = 0; ok && k < d->nidx; k++) {
@@ -508,7 +505,7 @@ static void declare(bctx *b, const stmt *st)
             s->lo[k] = (int32_t)lo;
             s->hi[k] = (int32_t)hi;
         }
-        if (!ok || !alloc_elements(b, s, st, d->off, d->eoff - d->off)) {
+        if (!ok || !alloc_elements(b, s, d->off, d->eoff - d->off)) {
             s->nidx = 0;
             s->count = 0;
             continue;
@@ -625,7 +622,7 @@ static int widen_box(bctx *b, const stmt *st, symbol *s, const long *idx, void *
 static int assign_def(bctx *b, const stmt *st, symbol *s, const long *idx, void *arg)
 {
     size_t e;
-    if (!elem_index(b, s, idx, &e))
+    if (!elem_index(s, idx, &e))
         return 0;
     element *el = &b->cs->elem[e];
     if (el->def) {
@@ -728,7 +725,7 @@ static const char *quote_span(const gp_case *cs, int src, size_t off, size_t len
 }
 
 /* per-sample and dataset-level values may meet only inside a reduction */
-static int check_levels(bctx *b, const ast *a, uint32_t n, const gp_id *kid, ast *const *kast)
+static int check_levels(bctx *b, uint32_t n, const gp_id *kid, ast *const *kast)
 {
     if (b->in_red) {
         /* inside a reduction a dataset-level operand is a nested reduction */
@@ -758,7 +755,6 @@ static int check_levels(bctx *b, const ast *a, uint32_t n, const gp_id *kid, ast
     err(b, s->off, s->len,
         "'%s' varies per sample but is combined with a mean or sum over the samples; a per-sample value must stand inside mean(...) or sum(...) here",
         t1);
-    (void)a;
     return 0;
 }
 
@@ -810,7 +806,7 @@ static gp_id resolve_name(bctx *b, const ast *a, size_t *elem_out)
             return GP_NIL;
         e = sy->first;
     } else {
-        elem_index(b, sy, idx, &e);
+        elem_index(sy, idx, &e);
     }
     if (elem_out)
         *elem_out = e;
@@ -850,7 +846,7 @@ static gp_id build_deriv(bctx *b, const ast *a)
             gp_id u = resolve_name(b, &x, NULL), v = resolve_name(b, &y, NULL);
             if (u == GP_NIL || v == GP_NIL || b->collect)
                 return u == GP_NIL ? GP_NIL : v;
-            if (!check_levels(b, a, 2, (gp_id[]){u, v}, (ast *const[]){&x, &y}))
+            if (!check_levels(b, 2, (gp_id[]){u, v}, (ast *const[]){&x, &y}))
                 return GP_NIL;
             return gp_div(cs->c, u, v);
         }
@@ -1019,7 +1015,7 @@ static gp_id build(bctx *b, const ast *a)
                 ok = 0;
         }
         gp_id res = GP_NIL;
-        if (ok && !b->collect && check_levels(b, a, a->n, kid, a->kid)) {
+        if (ok && !b->collect && check_levels(b, a->n, kid, a->kid)) {
             for (uint32_t i = 0; i < a->n; i++)
                 if (a->inv[i])
                     kid[i] = a->kind == A_ADD ? gp_neg(c, kid[i]) : gp_pow_si(c, kid[i], -1, 1);
@@ -1222,7 +1218,7 @@ static long header_leaf(bctx *b, int src, size_t off, size_t len, const long *id
             cs->sym[si].nidx == 1 ? "ex" : "ices");
     } else {
         size_t e;
-        if (!elem_index(b, &cs->sym[si], idx, &e))
+        if (!elem_index(&cs->sym[si], idx, &e))
             err(b, off, eoff - off, "column index out of the declared range of '%s'", cs->sym[si].name);
         else
             res = (long)cs->c->node[cs->elem[e].node].pay;
@@ -1433,13 +1429,12 @@ static void csv_data(bctx *b, const stmt *st)
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
         p = 3;
     size_t *off = NULL, *flen = NULL;
-    size_t ncols = 0, line = 0;
+    size_t ncols = 0;
     int header = 1;
     while (p < len) {
         size_t e = p;
         while (e < len && s[e] != '\n')
             e++;
-        line++;
         size_t a = p;
         p = e + 1;
         size_t k = a;
@@ -1519,7 +1514,6 @@ static void csv_data(bctx *b, const stmt *st)
         err(b, 0, 0, "data file '%s' is empty: it needs a header row", rel);
         b->src = saved;
     }
-    (void)line;
     free(off);
     free(flen);
 }
@@ -1572,7 +1566,7 @@ static void outputs(bctx *b, const stmt *st)
         memcpy(cur, lo, sizeof cur);
         for (;;) {
             size_t e;
-            elem_index(b, s, cur, &e);
+            elem_index(s, cur, &e);
             if (cs->elem[e].node != GP_NIL) {
                 gp_id *o = realloc(cs->out, (cs->nout + 1) * sizeof *o);
                 if (!o) {
@@ -1697,7 +1691,7 @@ static void point_stmt(bctx *b, const stmt *st)
         if (!ok)
             continue;
         size_t e;
-        elem_index(b, s, idx, &e);
+        elem_index(s, idx, &e);
         uint32_t li = cs->c->node[cs->elem[e].node].pay;
         for (size_t j = 0; j < pt->n; j++)
             if (pt->leaf[j] == li) {
@@ -1757,7 +1751,7 @@ gp_status build_case(gp_case *cs)
     collect(&b); /* reports clashes; registers constants, definitions and the loss */
     /* constants get their element now: declarations may use them in ranges */
     for (size_t si = 0; si < cs->nsym && c->status == GP_OK; si++)
-        if (cs->sym[si].kind == SYM_CONST && !alloc_elements(&b, &cs->sym[si], cs->sym[si].decl, cs->sym[si].off,
+        if (cs->sym[si].kind == SYM_CONST && !alloc_elements(&b, &cs->sym[si], cs->sym[si].off,
                                                             cs->sym[si].len))
             break;
     /* the leaves of the declarations, in order */
@@ -1774,7 +1768,7 @@ gp_status build_case(gp_case *cs)
         if (s->kind == SYM_CONST)
             continue; /* allocated above */
         if (s->kind == SYM_LOSS || (s->kind == SYM_DEF && s->nidx == 0)) {
-            if (!alloc_elements(&b, s, s->decl, s->off, s->len))
+            if (!alloc_elements(&b, s, s->off, s->len))
                 break;
             cs->elem[s->first].def = s->decl;
             continue;
@@ -1792,7 +1786,7 @@ gp_status build_case(gp_case *cs)
             s->count = 0;
             continue;
         }
-        if (!alloc_elements(&b, s, s->decl, s->off, s->len)) {
+        if (!alloc_elements(&b, s, s->off, s->len)) {
             s->count = 0;
             continue;
         }

@@ -214,7 +214,6 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
     }
     if (st != GP_OK)
         goto done;
-    size_t nforward_mark = c->nnode;
     st = derive_grad(c, cs->loss, np, wrt, d);
     if (st != GP_OK)
         goto done;
@@ -237,7 +236,6 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
     size_t nall = dag_reach(c, np + 1, roots, mark);
     free(roots);
     free(mark);
-    (void)nforward_mark;
 
     used = calloc(c->nnode, 1);
     if (!used) {
