@@ -1626,8 +1626,14 @@ static void claim_stmt(bctx *b, const stmt *st)
     cl->text = arena_strndup(&cs->c->mem, src_text(cs, b->src) + a, st->off + st->len - a);
     b->claim = 1;
     b->e.n = 0;
+    cl->dnum = cl->dwrt = GP_NIL;
     cl->lhs = build_side(b, st->lhs);
     cl->rhs = build_side(b, st->rhs);
+    if (cl->lhs != GP_NIL && st->lhs->kind == A_DERIV) {
+        /* the differentiated name and the variable, for the path diagnosis */
+        cl->dnum = resolve_name(b, st->lhs->kid[0], NULL);
+        cl->dwrt = resolve_name(b, st->lhs->kid[1], NULL);
+    }
     b->claim = 0;
     if (cl->lhs == GP_NIL || cl->rhs == GP_NIL) {
         cl->lhs = cl->rhs = GP_NIL;

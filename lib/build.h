@@ -41,6 +41,7 @@ typedef struct claim {
     unsigned line;
     const char *text;        /* the claim as written, after 'claim' (arena) */
     gp_id lhs, rhs;          /* both sides; GP_NIL if they failed to build */
+    gp_id dnum, dwrt;        /* claim dA/dB = ...: the nodes of A and B, else GP_NIL */
 } claim;
 
 typedef struct point {       /* an `at` line */

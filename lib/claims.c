@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "algebra.h"
+#include "derive.h"
 #include "buf.h"
 #include "eval_mpfr.h"
 #include "print.h"
@@ -916,6 +917,184 @@ static gp_status judge_numeric(judge *J, claim_result *res)
     return st;
 }
 
+/* ---- chain-rule paths ---- */
+
+enum { PATH_MAX_UNITS = 10, PATH_POINTS = 3 };
+
+/* Evaluate roots at the judge's current point and data row; 0 on a fault. */
+static int eval_at(judge *J, long row, size_t n, const gp_id *roots, mpfr_t *out)
+{
+    eval_env env;
+    memset(&env, 0, sizeof env);
+    env.leafq = (const mpq_t *)J->pv;
+    env.nsamples = J->nrows;
+    env.ncols = J->ncols;
+    env.col_leaf = J->col_leaf;
+    env.qcols = data_table(J);
+    eval_fault f;
+    gp_status st = eval_mpfr(out, J->c, &env, row, n, roots, CLAIMS_PREC, &f);
+    if (st != GP_OK || f.node != GP_NIL)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!mpfr_number_p(out[i]))
+            return 0;
+    return 1;
+}
+
+/* Does the sum of the contributions picked by mask equal target at every
+   evaluated point?  val[p][0] is the truth, val[p][1] the claim, val[p][2+i]
+   the contribution of unit i. */
+static int subset_matches(mpfr_t (*val)[PATH_MAX_UNITS + 2], size_t npts, size_t nunits, unsigned mask, int target)
+{
+    mpfr_t sum;
+    mpfr_init2(sum, CLAIMS_PREC);
+    int ok = 1;
+    for (size_t p = 0; ok && p < npts; p++) {
+        mpfr_set_ui(sum, 0, MPFR_RNDN);
+        for (size_t i = 0; i < nunits; i++)
+            if (mask >> i & 1)
+                mpfr_add(sum, sum, val[p][2 + i], MPFR_RNDN);
+        ok = num_agree(val[p][target], sum);
+    }
+    mpfr_clear(sum);
+    return ok;
+}
+
+/* "z₁", "z₂ and z₃", "a, b and c": the units in (want = 1) or out of mask */
+static void put_units(buf *b, const gp_ctx *c, const gp_id *unit, size_t nu, unsigned mask, int want)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < nu; i++)
+        total += (size_t)((mask >> i & 1) == (unsigned)want);
+    for (size_t i = 0; i < nu; i++) {
+        if ((mask >> i & 1) != (unsigned)want)
+            continue;
+        if (k)
+            buf_puts(b, k + 1 == total ? " and " : ", ");
+        print_name(b, &c->label[c->node[unit[i]].label].name, PR_TEXT);
+        k++;
+    }
+}
+
+/*
+ * A failing claim dF/dW = rhs may be the sum over only some of the
+ * chain-rule paths from F to W (seed 003: df/dp1 through z1 only).  The
+ * named intermediates between F and W are ranked by the number of named
+ * nodes below them on the way to W; the units of one rank whose
+ * contributions (dF/dN with the others held, times dN/dW) add up to the
+ * truth cut every path, and the claim is tested against each proper subset
+ * of them.  The diagnosis is given only when a subset matches at every
+ * point tried.
+ */
+static gp_status diagnose_paths(judge *J, claim_result *res)
+{
+    gp_ctx *c = J->c;
+    gp_id F = J->cl->dnum, W = J->cl->dwrt;
+    if (F == GP_NIL || W == GP_NIL || F <= W || c->node[F].level == GP_LV_DATASET)
+        return GP_OK;
+    size_t n = (size_t)F + 1;
+    unsigned char *dep = calloc(n, 1), *in = calloc(n, 1);
+    uint32_t *rank = calloc(n, sizeof *rank);
+    gp_status st = GP_OK;
+    if (!dep || !in || !rank) {
+        free(dep);
+        free(in);
+        free(rank);
+        return GP_ENOMEM;
+    }
+    dag_reach(c, 1, &F, in);
+    dep[W] = 1;
+    uint32_t maxrank = 0;
+    for (size_t id = (size_t)W + 1; id < n; id++) {
+        const gp_node *nd = &c->node[id];
+        uint32_t r = 0;
+        for (uint32_t k = 0; k < nd->nkid; k++)
+            if (dep[nd->kid[k]]) {
+                dep[id] = 1;
+                if (rank[nd->kid[k]] > r)
+                    r = rank[nd->kid[k]];
+            }
+        if (dep[id] && id != F && nd->label && in[id])
+            r++;
+        rank[id] = r;
+        if (dep[id] && id != F && nd->label && in[id] && r > maxrank)
+            maxrank = r;
+    }
+    ctx_mark m = mark_ctx(c);
+    mpfr_t val[PATH_POINTS][PATH_MAX_UNITS + 2];
+    for (size_t p = 0; p < PATH_POINTS; p++)
+        for (size_t i = 0; i < PATH_MAX_UNITS + 2; i++)
+            mpfr_init2(val[p][i], CLAIMS_PREC);
+    for (uint32_t k = 1; k <= maxrank && !res->diagnosis && st == GP_OK; k++) {
+        gp_id unit[PATH_MAX_UNITS], part[PATH_MAX_UNITS], roots[PATH_MAX_UNITS + 2];
+        size_t nu = 0;
+        int too_many = 0;
+        for (size_t id = (size_t)W + 1; id < (size_t)F; id++)
+            if (dep[id] && in[id] && c->node[id].label && rank[id] == k) {
+                if (nu == PATH_MAX_UNITS)
+                    too_many = 1;
+                else
+                    unit[nu++] = (gp_id)id;
+            }
+        if (nu < 2 || too_many)
+            continue;
+        /* contributions: dF/dN holding the other units, times dN/dW */
+        if ((st = derive_grad(c, F, nu, unit, part)) != GP_OK)
+            break;
+        roots[0] = J->cl->lhs;
+        roots[1] = J->cl->rhs;
+        for (size_t i = 0; i < nu && st == GP_OK; i++) {
+            gp_id d;
+            st = derive_grad(c, unit[i], 1, &W, &d);
+            roots[2 + i] = gp_mul2(c, part[i], d);
+            if (roots[2 + i] == GP_NIL)
+                st = c->status != GP_OK ? c->status : GP_ENOMEM;
+        }
+        if (st != GP_OK)
+            break;
+        /* a few random points (and every sample of their data) */
+        size_t npts = 0;
+        for (unsigned draw = 0; draw < 8 * PATH_POINTS && npts < PATH_POINTS; draw++) {
+            params_random(J);
+            if (J->cs->has_data)
+                use_case_data(J);
+            else if (!data_simple(J, J->level == GP_LV_STATIC ? 0 : 1, 5)) {
+                st = GP_ENOMEM;
+                break;
+            }
+            long row = c->node[F].level == GP_LV_SAMPLE ? 0 : -1;
+            if (eval_at(J, row, nu + 2, roots, val[npts]))
+                npts++;
+        }
+        if (st != GP_OK || npts < PATH_POINTS)
+            continue;
+        unsigned all = (1u << nu) - 1;
+        if (!subset_matches(val, npts, nu, all, 0))
+            continue; /* these units do not cut every path */
+        for (unsigned mask = 1; mask < all; mask++) {
+            if (!subset_matches(val, npts, nu, mask, 1))
+                continue;
+            buf b = BUF_INIT;
+            buf_puts(&b, "follows only the paths through ");
+            put_units(&b, c, unit, nu, mask, 1);
+            buf_puts(&b, "; missing the paths through ");
+            put_units(&b, c, unit, nu, mask, 0);
+            res->diagnosis = buf_take(&b);
+            if (!res->diagnosis)
+                st = GP_ENOMEM;
+            break;
+        }
+    }
+    for (size_t p = 0; p < PATH_POINTS; p++)
+        for (size_t i = 0; i < PATH_MAX_UNITS + 2; i++)
+            mpfr_clear(val[p][i]);
+    restore_ctx(c, m);
+    free(dep);
+    free(in);
+    free(rank);
+    return st;
+}
+
 static gp_status judge_one(judge *J, size_t i, claim_result *res)
 {
     gp_ctx *c = J->c;
@@ -953,7 +1132,10 @@ static gp_status judge_one(judge *J, size_t i, claim_result *res)
                 return GP_ENOMEM;
             if (f > 0) {
                 res->verdict = CV_FAILS;
-                return diagnose_exact(J, res);
+                gp_status ds = diagnose_exact(J, res);
+                if (ds == GP_OK && !res->diagnosis)
+                    ds = diagnose_paths(J, res);
+                return ds;
             }
             res->reason = strdup("the two sides differ as rational functions, but no data set tried tells them apart");
         } else {
@@ -961,6 +1143,8 @@ static gp_status judge_one(judge *J, size_t i, claim_result *res)
         }
     }
     gp_status st = judge_numeric(J, res);
+    if (st == GP_OK && res->verdict == CV_FAILS && !res->diagnosis)
+        st = diagnose_paths(J, res);
     return st;
 }
 

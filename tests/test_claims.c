@@ -290,3 +290,27 @@ Test(claims, a_sum_where_the_mean_belongs_is_named_a_factor_of_n)
     expect_claim(&k, 1, CV_FAILS, CM_EXACT, "missing factor sum(1), the number of samples N");
     judged_free(&k);
 }
+
+/* the seed 003 mistake in small: a chain rule that follows one hidden unit
+   and forgets the other */
+Test(claims, a_claim_that_follows_some_paths_names_the_missing_ones)
+{
+    const char *k = "input x\ntarget y\nparam p a b\nh = sigmoid(p*x)\nz1 = tanh(a*h)\nz2 = tanh(b*h)\n"
+                    "loss f = (z1 + z2 - y)^2\n"
+                    "claim df/dp = 2*(z1 + z2 - y)*(1 - z1^2)*a*h*(1 - h)*x\n"
+                    "claim df/dp = 2*(z1 + z2 - y)*((1 - z1^2)*a + (1 - z2^2)*b)*h*(1 - h)*x\n";
+    gp_ctx *c = gp_ctx_new();
+    gp_case *cs;
+    cr_assert_eq(gp_case_load(c, "paths.case", k, strlen(k), &cs), GP_OK);
+    claim_result res[2];
+    claims_opts o = {0, 0};
+    cr_assert_eq(claims_judge(cs, &o, res), GP_OK);
+    cr_expect_eq(res[0].verdict, CV_FAILS);
+    cr_assert_not_null(res[0].diagnosis);
+    cr_expect_str_eq(res[0].diagnosis, "follows only the paths through z₁; missing the paths through z₂");
+    cr_expect_eq(res[1].verdict, CV_HOLDS);
+    cr_expect_null(res[1].diagnosis);
+    for (int i = 0; i < 2; i++)
+        claim_result_free(&res[i]);
+    gp_ctx_free(c);
+}
