@@ -912,8 +912,10 @@ static int cmp_moment(alg *a, slong x, slong y)
         if (r == 0)
             r = poly_cmp(a, mx->q.den, my->q.den);
     }
-    /* FIXME: moments of quotients that contain moments keep the order in
-       which they were met, which depends on the shape of the DAG. */
+    /* Ties left here (moments whose quotient contains other moments) keep the
+       order in which they were met.  A case cannot produce them: the builder
+       refuses nested reductions, so they come only from DAGs built directly
+       with the constructors, where that order is still deterministic. */
     if (r)
         return r < 0 ? -1 : 1;
     return x < y ? -1 : x > y;

@@ -469,6 +469,24 @@ static void put_name(buf *b, const judge *J, uint32_t li, pr_syntax syn)
     print_name(b, &J->c->leaf[li].name, syn);
 }
 
+
+/* "w111 = 1/2" into t (when given) and "w111": "1/2" into js, comma-separated */
+static void put_pair(const judge *J, uint32_t li, mpq_srcptr q, buf *t, buf *js, int *first)
+{
+    char *v = q_str(q);
+    buf nm = BUF_INIT;
+    put_name(&nm, J, li, PR_CASE);
+    if (t)
+        buf_printf(t, "%s%s = %s", *first ? "" : ", ", nm.s ? nm.s : "", v ? v : "?");
+    buf_puts(js, *first ? "" : ", ");
+    buf_json_str(js, nm.s ? nm.s : "");
+    buf_puts(js, ": ");
+    buf_json_str(js, v ? v : "?");
+    *first = 0;
+    free(v);
+    buf_free(&nm);
+}
+
 /* "w111 = 1, w211 = -1/2" and {"w111": "1", ...} for the params of the cone */
 static void fmt_params(const judge *J, buf *t, buf *js)
 {
@@ -478,17 +496,7 @@ static void fmt_params(const judge *J, buf *t, buf *js)
         uint32_t li = J->cs->params[i];
         if (!J->cone[J->c->leaf[li].node])
             continue;
-        char *v = q_str(J->pv[li]);
-        buf nm = BUF_INIT;
-        put_name(&nm, J, li, PR_CASE);
-        buf_printf(t, "%s%s = %s", first ? "" : ", ", nm.s ? nm.s : "", v ? v : "?");
-        buf_puts(js, first ? "" : ", ");
-        buf_json_str(js, nm.s ? nm.s : "");
-        buf_puts(js, ": ");
-        buf_json_str(js, v ? v : "?");
-        first = 0;
-        free(v);
-        buf_free(&nm);
+        put_pair(J, li, J->pv[li], t, js, &first);
     }
     buf_putc(js, '}');
 }
@@ -502,18 +510,7 @@ static void fmt_row(const judge *J, size_t row, buf *t, buf *js)
         uint32_t li = J->col_leaf[j];
         if (!J->cone[J->c->leaf[li].node])
             continue;
-        char *v = q_str(data_table(J)[row * J->ncols + j]);
-        buf nm = BUF_INIT;
-        put_name(&nm, J, li, PR_CASE);
-        if (t)
-            buf_printf(t, "%s%s = %s", first ? "" : ", ", nm.s ? nm.s : "", v ? v : "?");
-        buf_puts(js, first ? "" : ", ");
-        buf_json_str(js, nm.s ? nm.s : "");
-        buf_puts(js, ": ");
-        buf_json_str(js, v ? v : "?");
-        first = 0;
-        free(v);
-        buf_free(&nm);
+        put_pair(J, li, data_table(J)[row * J->ncols + j], t, js, &first);
     }
     buf_putc(js, '}');
 }
