@@ -109,9 +109,9 @@ static void inspect(evaluator *e, gp_id id, mpfr_srcptr r, long sample)
     }
 }
 
-/* r = b^(p/q) for the exact rational exponent eq. */
-static void pow_q(evaluator *e, mpfr_ptr r, mpfr_srcptr b, mpq_srcptr eq)
+const char *eval_mpfr_pow(mpfr_ptr r, mpfr_srcptr b, mpq_srcptr eq, mpfr_prec_t prec)
 {
+    const char *why = NULL;
     mpz_srcptr p = mpq_numref(eq), q = mpq_denref(eq);
     if (mpz_cmp_ui(q, 1) == 0) {
         /* integer power: correctly rounded, 0^-n is +Inf (or -Inf for -0) */
@@ -120,28 +120,28 @@ static void pow_q(evaluator *e, mpfr_ptr r, mpfr_srcptr b, mpq_srcptr eq)
         else
             mpfr_pow_z(r, b, p, MPFR_RNDN);
         if (mpfr_zero_p(b) && mpz_sgn(p) < 0)
-            e->why = "division by zero";
-        return;
+            why = "division by zero";
+        return why;
     }
     if (mpfr_nan_p(b)) {
         mpfr_set_nan(r);
-        return;
+        return why;
     }
     if (mpfr_sgn(b) < 0) {
         /* even where a real odd root exists ((-8)^(1/3) = -2) the case
            language, like pow() in C, leaves it undefined */
         mpfr_set_nan(r);
-        e->why = "non-integer power of a negative number";
-        return;
+        why = "non-integer power of a negative number";
+        return why;
     }
     if (mpfr_zero_p(b)) {
         if (mpz_sgn(p) > 0) {
             mpfr_set_zero(r, 1);
         } else {
             mpfr_set_inf(r, 1);
-            e->why = "division by zero";
+            why = "division by zero";
         }
-        return;
+        return why;
     }
     size_t pbits = mpz_sizeinbase(p, 2);
     if (mpz_popcount(q) == 1 && pbits + 1 < (size_t)MPFR_PREC_MAX) {
@@ -155,10 +155,10 @@ static void pow_q(evaluator *e, mpfr_ptr r, mpfr_srcptr b, mpq_srcptr eq)
         else
             mpfr_pow(r, b, x, MPFR_RNDN);
         mpfr_clear(x);
-        return;
+        return why;
     }
     mpfr_t t;
-    mpfr_init2(t, e->prec + EXTRA + (mpfr_prec_t)(pbits < 4096 ? pbits : 4096));
+    mpfr_init2(t, prec + EXTRA + (mpfr_prec_t)(pbits < 4096 ? pbits : 4096));
     if (mpz_fits_ulong_p(q) && mpz_fits_slong_p(p)) {
         /* t = b^(1/q) (1/2 ulp), then t^p: relative error below
            (|p| + 1) 2^-(wprec) <= 2^-(prec + EXTRA), then one rounding */
@@ -175,22 +175,23 @@ static void pow_q(evaluator *e, mpfr_ptr r, mpfr_srcptr b, mpq_srcptr eq)
     }
     mpfr_set(r, t, MPFR_RNDN);
     mpfr_clear(t);
+    return why;
 }
 
-/* r = fn(x) */
-static void call(evaluator *e, mpfr_ptr r, gp_fn fn, mpfr_srcptr x)
+const char *eval_mpfr_fn(mpfr_ptr r, gp_fn fn, mpfr_srcptr x, mpfr_ptr w1, mpfr_ptr w2)
 {
+    const char *why = NULL;
     if (mpfr_nan_p(x)) {
         mpfr_set_nan(r);
-        return;
+        return why;
     }
     switch (fn) {
     case GP_FN_EXP: mpfr_exp(r, x, MPFR_RNDN); break;
     case GP_FN_LOG:
         if (mpfr_sgn(x) < 0)
-            e->why = "log of a negative number";
+            why = "log of a negative number";
         else if (mpfr_zero_p(x))
-            e->why = "log of zero";
+            why = "log of zero";
         mpfr_log(r, x, MPFR_RNDN);
         break;
     case GP_FN_TANH: mpfr_tanh(r, x, MPFR_RNDN); break;
@@ -199,14 +200,14 @@ static void call(evaluator *e, mpfr_ptr r, gp_fn fn, mpfr_srcptr x)
            x >= 0: 1/(1 + e^-x);  x < 0: e^x/(1 + e^x).  Work at prec+EXTRA
            (three roundings there), then round once */
         if (mpfr_sgn(x) >= 0) {
-            mpfr_neg(e->w1, x, MPFR_RNDN);
-            mpfr_exp(e->w1, e->w1, MPFR_RNDN);
-            mpfr_add_ui(e->w1, e->w1, 1, MPFR_RNDN);
-            mpfr_ui_div(r, 1, e->w1, MPFR_RNDN);
+            mpfr_neg(w1, x, MPFR_RNDN);
+            mpfr_exp(w1, w1, MPFR_RNDN);
+            mpfr_add_ui(w1, w1, 1, MPFR_RNDN);
+            mpfr_ui_div(r, 1, w1, MPFR_RNDN);
         } else {
-            mpfr_exp(e->w1, x, MPFR_RNDN);
-            mpfr_add_ui(e->w2, e->w1, 1, MPFR_RNDN);
-            mpfr_div(r, e->w1, e->w2, MPFR_RNDN);
+            mpfr_exp(w1, x, MPFR_RNDN);
+            mpfr_add_ui(w2, w1, 1, MPFR_RNDN);
+            mpfr_div(r, w1, w2, MPFR_RNDN);
         }
         break;
     case GP_FN_RELU:
@@ -220,20 +221,20 @@ static void call(evaluator *e, mpfr_ptr r, gp_fn fn, mpfr_srcptr x)
         /* log(1 + e^x) = log1p(e^-|x|) + max(x, 0): e^-|x| <= 1 never
            overflows; its underflow for large |x| is harmless unless x < 0
            (then the result itself underflows, and is reported) */
-        mpfr_abs(e->w1, x, MPFR_RNDN);
-        mpfr_neg(e->w1, e->w1, MPFR_RNDN);
-        mpfr_exp(e->w1, e->w1, MPFR_RNDN);
-        mpfr_log1p(e->w1, e->w1, MPFR_RNDN);
+        mpfr_abs(w1, x, MPFR_RNDN);
+        mpfr_neg(w1, w1, MPFR_RNDN);
+        mpfr_exp(w1, w1, MPFR_RNDN);
+        mpfr_log1p(w1, w1, MPFR_RNDN);
         if (mpfr_sgn(x) > 0)
-            mpfr_add(r, e->w1, x, MPFR_RNDN);
+            mpfr_add(r, w1, x, MPFR_RNDN);
         else
-            mpfr_set(r, e->w1, MPFR_RNDN);
+            mpfr_set(r, w1, MPFR_RNDN);
         break;
     case GP_FN_SIN:
     case GP_FN_COS:
         if (mpfr_regular_p(x) && mpfr_get_exp(x) > TRIG_MAX_EXP) {
             mpfr_set_nan(r);
-            e->why = "argument of sin or cos too large";
+            why = "argument of sin or cos too large";
         } else if (fn == GP_FN_SIN) {
             mpfr_sin(r, x, MPFR_RNDN);
         } else {
@@ -244,6 +245,7 @@ static void call(evaluator *e, mpfr_ptr r, gp_fn fn, mpfr_srcptr x)
     case GP_FN_SIGN: mpfr_set_si(r, mpfr_sgn(x), MPFR_RNDN); break;
     default: mpfr_set_nan(r); break;
     }
+    return why;
 }
 
 /* Evaluate node id (not a reduction) into its slot for the given phase. */
@@ -301,10 +303,10 @@ static gp_status compute(evaluator *e, gp_id id, int inner, long sample)
     case GP_OP_POW:
         if (!dag_is_num(c, n->kid[1]))
             return GP_EINTERNAL;
-        pow_q(e, r, val(e, n->kid[0], inner), dag_q(c, n->kid[1]));
+        e->why = eval_mpfr_pow(r, val(e, n->kid[0], inner), dag_q(c, n->kid[1]), e->prec);
         break;
     case GP_OP_FN:
-        call(e, r, (gp_fn)n->fn, val(e, n->kid[0], inner));
+        e->why = eval_mpfr_fn(r, (gp_fn)n->fn, val(e, n->kid[0], inner), e->w1, e->w2);
         break;
     case GP_OP_MEAN:
     case GP_OP_SUMS:

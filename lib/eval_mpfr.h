@@ -72,6 +72,16 @@ typedef struct eval_fault {
 gp_status eval_mpfr(mpfr_t *out, gp_ctx *c, const eval_env *env, long sample, size_t nroots,
                     const gp_id *roots, mpfr_prec_t prec, eval_fault *fault);
 
+/*
+ * The operations of the evaluator, shared with the tape's MPFR sweep.
+ * r = b^eq (eq an exact rational exponent), r = fn(x); w1, w2 are work
+ * variables of at least r's precision plus EXTRA (64) guard bits.  Both
+ * return the reason of a NaN or infinity they know ("log of zero", ...),
+ * else NULL.
+ */
+const char *eval_mpfr_pow(mpfr_ptr r, mpfr_srcptr b, mpq_srcptr eq, mpfr_prec_t prec);
+const char *eval_mpfr_fn(mpfr_ptr r, gp_fn fn, mpfr_srcptr x, mpfr_ptr w1, mpfr_ptr w2);
+
 /* Point env's data table at a case's exact data (rows, columns, dval); leaf
    values are left as they were. */
 void eval_env_case(eval_env *env, const struct gp_case *cs);
