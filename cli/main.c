@@ -38,6 +38,9 @@ static const char main_help[] =
     "commands:\n"
     "  derive   the derivative of the loss for every param, as a table\n"
     "  claims   verdicts on the case's hand-derived formulas (claim lines)\n"
+    "  check    symbolic, finite-difference and double backprop gradients compared\n"
+    "  grad     the double backprop engine: loss and gradient at one point\n"
+    "  verify   gradients from another engine judged against the reference\n"
     "\n"
     "CASE is a case file (*.case), or - for standard input.\n"
     "'gradproof COMMAND --help' describes a command and its options.\n"
@@ -91,6 +94,70 @@ static const char claims_help[] =
     "exit status: 0 every claim holds; 1 a claim fails (or is unknown);\n"
     "2 bad input or usage; 3 system or internal failure.\n";
 
+static const char check_help[] =
+    "usage: gradproof check CASE [--points K] [--precision BITS] [--seed S] [--directional]\n"
+    "                            [--directions N] [--json]\n"
+    "\n"
+    "Compare three routes to the gradient of the loss, for every param, at K\n"
+    "seeded points (the case's 'at' lines first) over the case's data (or seeded\n"
+    "random samples): the symbolic derivative evaluated in MPFR (the reference),\n"
+    "MPFR central differences with Richardson extrapolation (they must agree\n"
+    "within their own error bound) and the double backprop engine (it must agree\n"
+    "within its running rounding-error bound, shown in ulps: no fixed tolerance).\n"
+    "Points where a kink (relu, abs, step, sign) is within reach, or where the loss\n"
+    "is undefined, are redrawn, and said.  The case's claims are judged too, and\n"
+    "shown; 'gradproof claims' is the command whose exit status they decide.\n"
+    "\n"
+    "  --points K       parameter points (default 4)\n"
+    "  --precision BITS bits of the reference and of the differences (default 256,\n"
+    "                   64 to 65536)\n"
+    "  --seed S         seed of the random points (default 0)\n"
+    "  --directional    compare v.grad along random directions v: O(1) evaluations\n"
+    "                   instead of one difference per param, for big networks\n"
+    "  --directions N   directions per point with --directional (default 2)\n"
+    "  --json           one JSON document on stdout, diagnostics included\n"
+    "  --format F       text (default) or json\n"
+    "\n"
+    "exit status: 0 the three routes agree; 1 they disagree, or no point could be\n"
+    "compared; 2 bad input or usage; 3 system or internal failure.\n";
+
+static const char grad_help[] =
+    "usage: gradproof grad CASE [--at 'NAME = VALUE, ...'] [--seed S] [--json]\n"
+    "\n"
+    "The double backprop engine as a tool: the loss and its gradient at one point,\n"
+    "over the case's data (or seeded random samples, printed).  The point is the\n"
+    "one given with --at (written like an 'at' line of the case), else the case's\n"
+    "first 'at' line, else seeded random values; params an 'at' line leaves out\n"
+    "get seeded random values.  Values are rounded to double.\n"
+    "\n"
+    "  --at POINT   the point, e.g. --at 'w111 = 1/2, w112 = -3'\n"
+    "  --seed S     seed of the random values (default 0)\n"
+    "  --json       one JSON document on stdout, diagnostics included\n"
+    "  --format F   text (default) or json\n"
+    "\n"
+    "exit status: 0 done; 1 the loss or the gradient is not finite there;\n"
+    "2 bad input or usage; 3 system or internal failure.\n";
+
+static const char verify_help[] =
+    "usage: gradproof verify CASE --gradients FILE [--json]\n"
+    "\n"
+    "Judge gradients computed by another engine against the reference (the\n"
+    "symbolic derivative in MPFR at 256 bits), each entry within the same\n"
+    "principled bound as 'check' uses for gradproof's own double engine: the\n"
+    "computation's rounding-error bound at that point, in ulps.  FILE is JSON,\n"
+    "  {\"points\": [{\"params\": {\"w111\": 0.5, ...}, \"gradient\": {\"w111\": ..., ...}}]}\n"
+    "(an optional \"sample\": i selects one sample of a per-sample loss; without\n"
+    "it the gradient is of the loss summed over the samples), or CSV with the\n"
+    "header point,param,value,gradient.  The case's data (or, without data, the\n"
+    "seeded random samples that 'grad' prints) is used.\n"
+    "\n"
+    "  --gradients FILE  the gradients to judge (- for standard input)\n"
+    "  --seed S          seed of the random samples when the case has no data\n"
+    "  --json            one JSON document on stdout, diagnostics included\n"
+    "\n"
+    "exit status: 0 every entry is right; 1 an entry is wrong; 2 bad input or\n"
+    "usage; 3 system or internal failure.\n";
+
 typedef struct opts {
     const char *verb;
     const char *case_path;
@@ -100,8 +167,13 @@ typedef struct opts {
     size_t nwrt;
     gp_limits lim;
     char *owned;      /* storage of a split --wrt= list */
-    unsigned points;  /* claims: numeric points (0: default) */
-    unsigned long long seed; /* claims: seed */
+    unsigned points;  /* claims, check: points (0: default) */
+    unsigned long long seed; /* claims, check, grad: seed */
+    unsigned long precision; /* check: bits (0: default) */
+    int directional;  /* check */
+    unsigned directions; /* check: per point (0: default) */
+    const char *at;   /* grad: a point as an `at` line */
+    const char *gradients; /* verify: the file of gradients */
 } opts;
 
 static int parse_size(const char *s, size_t *out)
@@ -232,6 +304,68 @@ static gp_status do_claims(gp_case *cs, const opts *o, char **out, int *failed)
     return st;
 }
 
+static gp_status do_check(gp_case *cs, const opts *o, char **out, int *failed)
+{
+    gp_check_opts co = {o->format, o->points, o->precision, o->seed, o->directional, o->directions};
+    gp_check_summary sum;
+    memset(&sum, 0, sizeof sum);
+    gp_status st = gp_check_render(cs, &co, out, &sum);
+    *failed = !sum.ok;
+    return st;
+}
+
+static gp_status do_grad(gp_case *cs, const opts *o, char **out, int *failed)
+{
+    gp_grad_opts g = {o->format, o->seed, o->at != NULL};
+    int finite = 0;
+    gp_status st = gp_grad_render(cs, &g, out, &finite);
+    *failed = !finite;
+    return st;
+}
+
+/* A whole file ("-": standard input) into a malloc'd buffer; 0, or -1 with
+   errno set (EFBIG when it is larger than max). */
+static int read_all(const char *path, size_t max, char **text, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f)
+        return -1;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    int ok = b != NULL;
+    while (ok) {
+        if (n == cap) {
+            char *t = cap <= max ? realloc(b, cap * 2) : NULL;
+            if (!t) {
+                errno = cap > max ? EFBIG : ENOMEM;
+                ok = 0;
+                break;
+            }
+            b = t;
+            cap *= 2;
+        }
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            ok = !ferror(f);
+            break;
+        }
+    }
+    if (ok && n > max) {
+        errno = EFBIG;
+        ok = 0;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (!ok) {
+        free(b);
+        return -1;
+    }
+    *text = b;
+    *len = n;
+    return 0;
+}
+
 /* load the case, run the verb, print, and turn the outcome into an exit status */
 static int run(opts *o, verb_fn fn)
 {
@@ -243,7 +377,31 @@ static int run(opts *o, verb_fn fn)
     gp_ctx_set_limits(c, &o->lim);
     int json = o->format == GP_FMT_JSON;
     gp_case *cs = NULL;
-    gp_status st = gp_case_load_file(c, o->case_path, &cs);
+    gp_status st;
+    if (o->at) {
+        /* grad --at: the point becomes a last `at` line of the case */
+        char *text = NULL;
+        size_t len = 0;
+        if (read_all(o->case_path, o->lim.max_file_bytes, &text, &len) != 0) {
+            fprintf(stderr, "%s: cannot read '%s': %s\n", prog, o->case_path, strerror(errno));
+            gp_ctx_free(c);
+            return EXIT_USAGE;
+        }
+        size_t n = strlen(o->at);
+        char *all = realloc(text, len + n + 6);
+        if (!all) {
+            free(text);
+            gp_ctx_free(c);
+            return EXIT_SYSTEM;
+        }
+        memcpy(all + len, "\nat ", 4);
+        memcpy(all + len + 4, o->at, n);
+        memcpy(all + len + 4 + n, "\n", 2);
+        st = gp_case_load(c, o->case_path, all, len + n + 5, &cs);
+        free(all);
+    } else {
+        st = gp_case_load_file(c, o->case_path, &cs);
+    }
     char *out = NULL;
     int failed = 0;
     if (st == GP_OK)
@@ -279,22 +437,39 @@ static int parse_ull(const char *s, unsigned long long *out)
     return 1;
 }
 
-static int main_claims(opts *o, int argc, char **argv)
+/* Options of the verbs after derive; each verb accepts some of them. */
+enum { OPT_POINTS = 1, OPT_SEED = 2, OPT_PRECISION = 4, OPT_DIRECTIONAL = 8, OPT_AT = 16, OPT_GRADIENTS = 32 };
+
+/* "--name VALUE" or "--name=VALUE": the value, or NULL when a is not --name */
+static const char *opt_value(const char *a, const char *name, int argc, char **argv, int *i, int *missing)
+{
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (*i + 1 < argc)
+        return argv[++*i];
+    *missing = 1;
+    return NULL;
+}
+
+static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned allowed, verb_fn fn)
 {
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int r = limit_option(o, argc, argv, &i);
+        const char *a = argv[i], *v;
+        int r = limit_option(o, argc, argv, &i), missing = 0;
+        unsigned long long x;
         if (r < 0)
             return EXIT_USAGE;
         if (r > 0)
             continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(claims_help, stdout);
+            fputs(help, stdout);
             return finish_output(EXIT_HOLDS);
         } else if (!strcmp(a, "--json")) {
             o->format = GP_FMT_JSON;
-        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
-            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+        } else if ((v = opt_value(a, "--format", argc, argv, &i, &missing)) || missing) {
             if (v && !strcmp(v, "text"))
                 o->format = GP_FMT_TEXT;
             else if (v && !strcmp(v, "json"))
@@ -303,21 +478,48 @@ static int main_claims(opts *o, int argc, char **argv)
                 usage_hint(o->verb, "%s needs a value: text or json", "--format");
                 return EXIT_USAGE;
             }
-        } else if (!strcmp(a, "--points") || !strncmp(a, "--points=", 9) || !strcmp(a, "--seed") ||
-                   !strncmp(a, "--seed=", 7)) {
-            int pts = a[3] == 'o';
-            size_t n = pts ? 8 : 6;
-            const char *v = a[n] == '=' ? a + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            unsigned long long x;
-            if (!v || !parse_ull(v, &x) || (pts && (x == 0 || x > 100000))) {
-                usage_hint(o->verb, pts ? "%s needs a whole number from 1 to 100000" : "%s needs a whole number",
-                           pts ? "--points" : "--seed");
+        } else if ((allowed & OPT_POINTS) && ((v = opt_value(a, "--points", argc, argv, &i, &missing)) || missing)) {
+            if (!v || !parse_ull(v, &x) || x == 0 || x > 100000) {
+                usage_hint(o->verb, "%s needs a whole number from 1 to 100000", "--points");
                 return EXIT_USAGE;
             }
-            if (pts)
-                o->points = (unsigned)x;
-            else
-                o->seed = x;
+            o->points = (unsigned)x;
+        } else if ((allowed & OPT_SEED) && ((v = opt_value(a, "--seed", argc, argv, &i, &missing)) || missing)) {
+            if (!v || !parse_ull(v, &x)) {
+                usage_hint(o->verb, "%s needs a whole number", "--seed");
+                return EXIT_USAGE;
+            }
+            o->seed = x;
+        } else if ((allowed & OPT_PRECISION) &&
+                   ((v = opt_value(a, "--precision", argc, argv, &i, &missing)) || missing)) {
+            if (!v || !parse_ull(v, &x) || x < 64 || x > 65536) {
+                usage_hint(o->verb, "%s needs a number of bits from 64 to 65536", "--precision");
+                return EXIT_USAGE;
+            }
+            o->precision = (unsigned long)x;
+        } else if ((allowed & OPT_DIRECTIONAL) && !strcmp(a, "--directional")) {
+            o->directional = 1;
+        } else if ((allowed & OPT_DIRECTIONAL) &&
+                   ((v = opt_value(a, "--directions", argc, argv, &i, &missing)) || missing)) {
+            if (!v || !parse_ull(v, &x) || x == 0 || x > 1000) {
+                usage_hint(o->verb, "%s needs a whole number from 1 to 1000", "--directions");
+                return EXIT_USAGE;
+            }
+            o->directions = (unsigned)x;
+            o->directional = 1;
+        } else if ((allowed & OPT_AT) && ((v = opt_value(a, "--at", argc, argv, &i, &missing)) || missing)) {
+            if (!v) {
+                usage_hint(o->verb, "%s needs a point, e.g. --at 'w1 = 1/2, w2 = 3'", "--at");
+                return EXIT_USAGE;
+            }
+            o->at = v;
+        } else if ((allowed & OPT_GRADIENTS) &&
+                   ((v = opt_value(a, "--gradients", argc, argv, &i, &missing)) || missing)) {
+            if (!v) {
+                usage_hint(o->verb, "%s needs a file (JSON or CSV)", "--gradients");
+                return EXIT_USAGE;
+            }
+            o->gradients = v;
         } else if (a[0] == '-' && a[1] != '\0') {
             usage_hint(o->verb, "unknown option '%s'", a);
             return EXIT_USAGE;
@@ -332,7 +534,11 @@ static int main_claims(opts *o, int argc, char **argv)
         usage_hint(o->verb, "%s", "a case file is needed (or - for standard input)");
         return EXIT_USAGE;
     }
-    return run(o, do_claims);
+    if ((allowed & OPT_GRADIENTS) && !o->gradients) {
+        usage_hint(o->verb, "%s", "--gradients FILE is needed");
+        return EXIT_USAGE;
+    }
+    return run(o, fn);
 }
 
 int main(int argc, char **argv)
@@ -361,7 +567,11 @@ int main(int argc, char **argv)
         gp_ctx_free(tmp);
     }
     if (!strcmp(o.verb, "claims"))
-        return main_claims(&o, argc, argv);
+        return main_verb(&o, argc, argv, claims_help, OPT_POINTS | OPT_SEED, do_claims);
+    if (!strcmp(o.verb, "grad"))
+        return main_verb(&o, argc, argv, grad_help, OPT_SEED | OPT_AT, do_grad);
+    if (!strcmp(o.verb, "check"))
+        return main_verb(&o, argc, argv, check_help, OPT_POINTS | OPT_SEED | OPT_PRECISION | OPT_DIRECTIONAL, do_check);
     if (strcmp(o.verb, "derive") != 0) {
         if (o.verb[0] == '-')
             usage_hint(NULL, "a command must come first, found the option '%s'", o.verb);

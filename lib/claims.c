@@ -1232,7 +1232,7 @@ static void json_str_or_null(buf *b, const char *s)
         buf_puts(b, "null");
 }
 
-static void render_text(buf *o, const gp_case *cs, const claim_result *res, const gp_claims_summary *S, unsigned K)
+void claims_write_text(buf *o, const gp_case *cs, const claim_result *res, const gp_claims_summary *S, unsigned K)
 {
     int exact = 0, numeric = 0;
     for (size_t i = 0; i < cs->nclaims; i++) {
@@ -1267,7 +1267,7 @@ static void render_text(buf *o, const gp_case *cs, const claim_result *res, cons
                    K, CLAIMS_PREC, CLAIMS_TOL_EXP);
 }
 
-static void render_json(buf *o, const gp_case *cs, const claim_result *res, const gp_claims_summary *S, unsigned K)
+void claims_write_json(buf *o, const gp_case *cs, const claim_result *res, const gp_claims_summary *S, unsigned K)
 {
     buf_printf(o, "{\"ok\": %s, \"claims\": [", S->fail || S->unknown ? "false" : "true");
     for (size_t i = 0; i < cs->nclaims; i++) {
@@ -1302,10 +1302,21 @@ static void render_json(buf *o, const gp_case *cs, const claim_result *res, cons
         json_str_or_null(o, r->reason);
         buf_putc(o, '}');
     }
-    buf_printf(o, "%s], \"summary\": {\"claims\": %zu, \"hold\": %zu, \"fail\": %zu, \"unknown\": %zu}, \"diagnostics\": ",
+    buf_printf(o, "%s], \"summary\": {\"claims\": %zu, \"hold\": %zu, \"fail\": %zu, \"unknown\": %zu}",
                cs->nclaims ? "\n" : "", S->claims, S->hold, S->fail, S->unknown);
-    render_json_diagnostics(o, cs->c);
-    buf_puts(o, "}\n");
+}
+
+void claims_summarise(const claim_result *res, size_t n, gp_claims_summary *S)
+{
+    *S = (gp_claims_summary){n, 0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].verdict == CV_HOLDS)
+            S->hold++;
+        else if (res[i].verdict == CV_FAILS)
+            S->fail++;
+        else
+            S->unknown++;
+    }
 }
 
 gp_status gp_claims_render(gp_case *cs, const gp_claims_opts *opts, char **out, gp_claims_summary *sum)
@@ -1319,21 +1330,18 @@ gp_status gp_claims_render(gp_case *cs, const gp_claims_opts *opts, char **out, 
     if (!res)
         return GP_ENOMEM;
     gp_status st = claims_judge(cs, &o, res);
-    gp_claims_summary S = {cs->nclaims, 0, 0, 0};
-    for (size_t i = 0; i < cs->nclaims; i++) {
-        if (res[i].verdict == CV_HOLDS)
-            S.hold++;
-        else if (res[i].verdict == CV_FAILS)
-            S.fail++;
-        else
-            S.unknown++;
-    }
+    gp_claims_summary S;
+    claims_summarise(res, cs->nclaims, &S);
     if (st == GP_OK) {
         buf b = BUF_INIT;
-        if (opts && opts->format == GP_FMT_JSON)
-            render_json(&b, cs, res, &S, K);
-        else
-            render_text(&b, cs, res, &S, K);
+        if (opts && opts->format == GP_FMT_JSON) {
+            claims_write_json(&b, cs, res, &S, K);
+            buf_puts(&b, ", \"diagnostics\": ");
+            render_json_diagnostics(&b, cs->c);
+            buf_puts(&b, "}\n");
+        } else {
+            claims_write_text(&b, cs, res, &S, K);
+        }
         *out = buf_take(&b);
         if (!*out)
             st = GP_ENOMEM;

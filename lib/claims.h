@@ -45,4 +45,13 @@ typedef struct claim_result {
  */
 gp_status claims_judge(gp_case *cs, const claims_opts *o, claim_result *res);
 void claim_result_free(claim_result *r);
+
+struct buf;
+/* Count the verdicts of res[0 .. n). */
+void claims_summarise(const claim_result *res, size_t n, gp_claims_summary *S);
+/* The claims report: one line per claim and a summary (text), or the JSON
+   object {"ok": ..., "claims": [...], "summary": {...} without its closing
+   brace, so that a caller can add members.  K: numeric points per claim. */
+void claims_write_text(struct buf *o, const gp_case *cs, const claim_result *res, const gp_claims_summary *S, unsigned K);
+void claims_write_json(struct buf *o, const gp_case *cs, const claim_result *res, const gp_claims_summary *S, unsigned K);
 #endif

@@ -137,6 +137,46 @@ typedef struct gp_claims_summary {
  */
 gp_status gp_claims_render(gp_case *cs, const gp_claims_opts *opts, char **out, gp_claims_summary *sum);
 
+/* What `gradproof check` does. */
+typedef struct gp_check_opts {
+    gp_format format;           /* GP_FMT_TEXT or GP_FMT_JSON */
+    unsigned points;            /* parameter points (0: 4) */
+    unsigned long precision;    /* bits of the reference (0: 256) */
+    unsigned long long seed;    /* seed of the random points (0: the default) */
+    int directional;            /* compare v.grad along random directions */
+    unsigned directions;        /* directions per point (0: 2) */
+} gp_check_opts;
+
+typedef struct gp_check_summary {
+    int ok;                     /* the routes agree at every point (claims aside) */
+    size_t entries;             /* params (or directions) compared */
+    size_t disagree;            /* of which the routes disagree on */
+    unsigned points;            /* points compared (0: nothing could be) */
+    size_t claims_fail, claims_unknown;
+} gp_check_summary;
+
+/*
+ * Compare, for every param, the symbolic derivative evaluated in MPFR, MPFR
+ * finite differences and the double backprop engine, at seeded points, and
+ * judge the case's claims (DESIGN.md §5); render the table and summary
+ * (text) or the JSON of DESIGN.md §4.  *out is the caller's.
+ */
+gp_status gp_check_render(gp_case *cs, const gp_check_opts *opts, char **out, gp_check_summary *sum);
+
+/* What `gradproof grad` does. */
+typedef struct gp_grad_opts {
+    gp_format format;           /* GP_FMT_TEXT or GP_FMT_JSON */
+    unsigned long long seed;    /* seed of random values (0: the default) */
+    int last_at;                /* use the case's last `at` line (else its first) */
+} gp_grad_opts;
+
+/*
+ * The double backprop engine on one point: the loss and its gradient, each
+ * with its rounding-error bound, over the case's data (or seeded random
+ * samples, included in the JSON).  *finite is 0 when a value is not finite.
+ */
+gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int *finite);
+
 /* The title of a case ("" when it has none), owned by the case. */
 const char *gp_case_title(const gp_case *cs);
 
