@@ -888,7 +888,7 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
     /* how the verdict was reached */
     buf_printf(o, "reference: the symbolic derivative in MPFR at %lu bits; finite differences: central, Richardson, "
                   "within their own error bound (up to %lu bits); backprop: within %.2f × its running error bound\n",
-               (unsigned long)R->prec, (unsigned long)R->fd_max_prec, CHECK_SLACK);
+               (unsigned long)R->prec, (unsigned long)(R->fd_max_prec ? R->fd_max_prec : R->prec), CHECK_SLACK);
     buf_printf(o, "%zu sample%s per point", R->nsamples, R->nsamples == 1 ? "" : "s");
     if (R->at_points)
         buf_printf(o, "; %u point%s from `at` lines", R->at_points, R->at_points == 1 ? "" : "s");

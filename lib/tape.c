@@ -47,6 +47,9 @@
  * kink argument (relu, abs, step, sign) whose |x| <= e_x could have the
  * wrong sign: the workspace counts such doubts, and check redraws.
  *
+ * Built with GP_TAPE_MUTANT, the reverse sweep carries a planted bug (see
+ * rev_fn), so that the tests can show `check` is not vacuous.
+ *
  * Owns: the tape's arrays; each workspace its buffers (MPFR values cleared
  * on every path).
  */
@@ -939,6 +942,12 @@ static void rev_fn(tape_dbl *w, size_t k, size_t len)
     case GP_FN_TANH:
         for (size_t s = 0; s < len; s++)
             d[s] = 1 - v[s] * v[s];
+#ifdef GP_TAPE_MUTANT
+        /* the planted bug of the gradproof_mutant build: tanh' with its sign
+           flipped (tests/cli.sh requires `check` to catch it) */
+        for (size_t s = 0; s < len; s++)
+            d[s] = -d[s];
+#endif
         break;
     case GP_FN_SIGMOID:
         for (size_t s = 0; s < len; s++)
