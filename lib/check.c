@@ -113,6 +113,12 @@ typedef struct checker {
     tape_mpfr m;
     int mok;
     signed char *kbase, *kcur;
+    /* incremental differences: the workspace holds the sweep at the point
+       (base_ok), except the instructions that depend on param `dirty` */
+    int base_ok;
+    long dirty;               /* -1: none */
+    uint8_t *dep;             /* [nins] instructions that depend on param dep_of */
+    long dep_of;              /* -1: none */
     double *grad, *bound;
     long kink_at;             /* instruction of a kink crossed, -1 */
 } checker;
@@ -158,6 +164,7 @@ static gp_status ensure_mpfr(checker *K, mpfr_prec_t p)
 {
     if (K->mok && K->m.prec == p && K->m.ns == K->ns)
         return GP_OK;
+    K->base_ok = 0;
     if (K->mok)
         tape_mpfr_free(&K->m);
     K->mok = 0;
@@ -176,25 +183,53 @@ static int kinks_differ(const checker *K)
     return 0;
 }
 
-/* g(t) = C(theta + t v) for fd.c */
+/* g(t) = C(theta + t v) for fd.c.  Along a param axis only the instructions
+   that depend on that param are evaluated again: the rest of the sweep at
+   the point is kept (in the workspace, at the precision asked). */
 static int g_eval(void *ud, mpfr_t out, mpfr_srcptr t, mpfr_prec_t prec)
 {
     checker *K = ud;
     if (ensure_mpfr(K, prec) != GP_OK)
         return FD_EVAL_ERROR;
+    eval_fault f;
     for (size_t i = 0; i < K->P; i++) {
         mpfr_set_prec(K->pw[i], prec);
-        if (K->dir) {
+        mpfr_set(K->pw[i], K->pq[i], MPFR_RNDN);
+    }
+    if (!K->dir && !K->base_ok) {
+        /* the sweep at the point, once per precision */
+        tape_mpfr_forward(&K->m, (const mpfr_t *)K->pw, (const mpfr_t *)K->uq, K->kcur, &f);
+        if (f.node != GP_NIL)
+            return FD_EVAL_FAULT;
+        K->base_ok = 1;
+        K->dirty = -1;
+    }
+    if (!K->dir && K->dirty >= 0 && K->dirty != (long)K->axis) {
+        /* put back what the previous param changed */
+        if (K->dep_of != K->dirty) {
+            tape_depends(&K->t, (size_t)K->dirty, K->dep);
+            K->dep_of = K->dirty;
+        }
+        tape_mpfr_forward_only(&K->m, (const mpfr_t *)K->pw, (const mpfr_t *)K->uq, K->dep, NULL, &f);
+        K->dirty = -1;
+    }
+    if (K->dir) {
+        for (size_t i = 0; i < K->P; i++) {
             mpfr_mul_d(K->pw[i], t, K->dir[i], MPFR_RNDN);
             mpfr_add(K->pw[i], K->pw[i], K->pq[i], MPFR_RNDN);
-        } else if (i == K->axis) {
-            mpfr_add(K->pw[i], K->pq[i], t, MPFR_RNDN);
-        } else {
-            mpfr_set(K->pw[i], K->pq[i], MPFR_RNDN);
         }
+        K->base_ok = 0;
+        tape_mpfr_forward(&K->m, (const mpfr_t *)K->pw, (const mpfr_t *)K->uq, K->kcur, &f);
+    } else {
+        mpfr_add(K->pw[K->axis], K->pq[K->axis], t, MPFR_RNDN);
+        if (K->dep_of != (long)K->axis) {
+            tape_depends(&K->t, K->axis, K->dep);
+            K->dep_of = (long)K->axis;
+        }
+        memcpy(K->kcur, K->kbase, K->t.nkink * K->ns);
+        tape_mpfr_forward_only(&K->m, (const mpfr_t *)K->pw, (const mpfr_t *)K->uq, K->dep, K->kcur, &f);
+        K->dirty = (long)K->axis;
     }
-    eval_fault f;
-    tape_mpfr_forward(&K->m, (const mpfr_t *)K->pw, (const mpfr_t *)K->uq, K->kcur, &f);
     if (kinks_differ(K))
         return FD_EVAL_KINK;
     if (f.node != GP_NIL)
@@ -209,6 +244,8 @@ typedef enum { U_OK, U_KINK, U_FAULT, U_DOUBLE, U_ERR } unit_result;
 static unit_result unit_prepare(checker *K, check_report *R, gp_status *st)
 {
     gp_ctx *c = K->c;
+    K->base_ok = 0;
+    K->dirty = -1;
     for (size_t i = 0; i < K->P; i++) {
         mpfr_set_d(K->pq[i], K->pd[i], MPFR_RNDN);
         mpfr_set_d(K->lv[K->cs->params[i]], K->pd[i], MPFR_RNDN);
@@ -233,6 +270,7 @@ static unit_result unit_prepare(checker *K, check_report *R, gp_status *st)
         mpfr_set(K->pw[i], K->pq[i], MPFR_RNDN);
     }
     tape_mpfr_forward(&K->m, (const mpfr_t *)K->pw, (const mpfr_t *)K->uq, K->kbase, &f);
+    K->base_ok = f.node == GP_NIL;
     if (f.node != GP_NIL) {
         if (!R->fault_where)
             R->fault_where = where(K, f.node, f.what);
@@ -563,6 +601,7 @@ static void checker_free(checker *K)
     free(K->bound);
     free(K->kbase);
     free(K->kcur);
+    free(K->dep);
     free(K->dnode);
     if (K->wok)
         tape_dbl_free(&K->w);
@@ -613,7 +652,9 @@ static gp_status checker_init(checker *K, gp_case *cs, mpfr_prec_t prec, uint64_
     size_t nk = K->t.nkink * K->nall;
     K->kbase = malloc(nk ? nk : 1);
     K->kcur = malloc(nk ? nk : 1);
-    if (!K->udata || !K->uq || !K->pd || !K->grad || !K->bound || !K->pq || !K->pw || !K->sym || !K->lv || !K->kbase ||
+    K->dep = malloc(K->t.nins ? K->t.nins : 1);
+    K->dep_of = K->dirty = -1;
+    if (!K->dep || !K->udata || !K->uq || !K->pd || !K->grad || !K->bound || !K->pq || !K->pw || !K->sym || !K->lv || !K->kbase ||
         !K->kcur) {
         free(K->uq);
         K->uq = NULL;

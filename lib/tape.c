@@ -1164,6 +1164,23 @@ static const char *mpfr_step(tape_mpfr *w, size_t k, size_t s, const mpfr_t *par
 void tape_mpfr_forward(tape_mpfr *w, const mpfr_t *params, const mpfr_t *data,
                        signed char *kink, eval_fault *fault)
 {
+    tape_mpfr_forward_only(w, params, data, NULL, kink, fault);
+}
+
+void tape_depends(const tape *t, size_t p, uint8_t *dep)
+{
+    for (size_t k = 0; k < t->nins; k++) {
+        const tape_ins *in = &t->ins[k];
+        uint8_t d = in->op == TP_PARAM && in->aux == p;
+        for (uint32_t j = 0; j < in->n && !d; j++)
+            d = dep[in->arg[j]];
+        dep[k] = d;
+    }
+}
+
+void tape_mpfr_forward_only(tape_mpfr *w, const mpfr_t *params, const mpfr_t *data, const uint8_t *only,
+                            signed char *kink, eval_fault *fault)
+{
     const tape *t = w->t;
     mpfr_flags_t saved = mpfr_flags_save();
     if (fault)
@@ -1171,6 +1188,8 @@ void tape_mpfr_forward(tape_mpfr *w, const mpfr_t *params, const mpfr_t *data,
     int bad = 0;
     for (size_t k = 0; k < t->nins; k++) {
         const tape_ins *in = &t->ins[k];
+        if (only && !only[k])
+            continue;
         size_t len = in->level == GP_LV_SAMPLE ? w->ns : 1;
         for (size_t s = 0; s < len; s++) {
             mpfr_clear_flags();

@@ -137,6 +137,16 @@ void tape_mpfr_free(tape_mpfr *w);
  */
 void tape_mpfr_forward(tape_mpfr *w, const mpfr_t *params, const mpfr_t *data,
                        signed char *kink, struct eval_fault *fault);
+/*
+ * The same sweep restricted to the instructions k with only[k] != 0 (the
+ * others keep their values from an earlier sweep): after a change of one
+ * param, only[] = tape_depends() of it re-evaluates what it changes.  kink
+ * entries of instructions left out are not written.
+ */
+void tape_mpfr_forward_only(tape_mpfr *w, const mpfr_t *params, const mpfr_t *data, const uint8_t *only,
+                            signed char *kink, struct eval_fault *fault);
+/* dep[k] = 1 when instruction k depends on param ordinal p, else 0 (nins entries). */
+void tape_depends(const tape *t, size_t p, uint8_t *dep);
 /* Root r (at sample s when it is per-sample). */
 mpfr_srcptr tape_mpfr_value(const tape_mpfr *w, size_t r, size_t s);
 
