@@ -174,6 +174,8 @@ typedef struct opts {
     unsigned directions; /* check: per point (0: default) */
     const char *at;   /* grad: a point as an `at` line */
     const char *gradients; /* verify: the file of gradients */
+    char *grad_text;  /* its contents */
+    size_t grad_len;
 } opts;
 
 static int parse_size(const char *s, size_t *out)
@@ -320,6 +322,15 @@ static gp_status do_grad(gp_case *cs, const opts *o, char **out, int *failed)
     int finite = 0;
     gp_status st = gp_grad_render(cs, &g, out, &finite);
     *failed = !finite;
+    return st;
+}
+
+static gp_status do_verify(gp_case *cs, const opts *o, char **out, int *failed)
+{
+    gp_verify_opts v = {o->format, o->seed};
+    gp_verify_summary sum = {0, 0, 0, 0};
+    gp_status st = gp_verify_render(cs, &v, o->gradients, o->grad_text, o->grad_len, out, &sum);
+    *failed = sum.wrong || sum.unknown;
     return st;
 }
 
@@ -538,7 +549,20 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
         usage_hint(o->verb, "%s", "--gradients FILE is needed");
         return EXIT_USAGE;
     }
-    return run(o, fn);
+    if (o->gradients) {
+        if (!strcmp(o->gradients, "-") && !strcmp(o->case_path, "-")) {
+            usage_hint(o->verb, "%s", "the case and the gradients cannot both come from standard input");
+            return EXIT_USAGE;
+        }
+        if (read_all(o->gradients, o->lim.max_file_bytes, &o->grad_text, &o->grad_len) != 0) {
+            fprintf(stderr, "%s: cannot read '%s': %s\n", prog, o->gradients,
+                    errno == EFBIG ? "larger than --max-file-bytes" : strerror(errno));
+            return EXIT_USAGE;
+        }
+    }
+    int code = run(o, fn);
+    free(o->grad_text);
+    return code;
 }
 
 int main(int argc, char **argv)
@@ -568,6 +592,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(o.verb, "claims"))
         return main_verb(&o, argc, argv, claims_help, OPT_POINTS | OPT_SEED, do_claims);
+    if (!strcmp(o.verb, "verify"))
+        return main_verb(&o, argc, argv, verify_help, OPT_SEED | OPT_GRADIENTS, do_verify);
     if (!strcmp(o.verb, "grad"))
         return main_verb(&o, argc, argv, grad_help, OPT_SEED | OPT_AT, do_grad);
     if (!strcmp(o.verb, "check"))

@@ -40,6 +40,7 @@
 
 #include "check.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@
 #include "derive.h"
 #include "eval_mpfr.h"
 #include "fd.h"
+#include "json.h"
 #include "print.h"
 #include "render.h"
 #include "tape.h"
@@ -1212,6 +1214,631 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
             st = GP_ENOMEM;
         buf_free(&b);
     }
+    checker_free(&K);
+    check_report_free(&R);
+    if (st == GP_OK && c->status != GP_OK)
+        st = c->status;
+    return st;
+}
+
+/* ---- verify: gradients from another engine ---- */
+
+#define VERIFY_SLACK 4.0   /* another engine's order of operations: 4 x our bound + 1 ulp */
+
+typedef struct vname {
+    const char *name;      /* as written in a case: w111, p[1][2] (malloc) */
+    size_t ord;
+} vname;
+
+static int vname_cmp(const void *a, const void *b) { return strcmp(((const vname *)a)->name, ((const vname *)b)->name); }
+
+/* One given value: where it stands, for the messages. */
+typedef struct vval {
+    size_t param;
+    double v;
+    size_t off, len;
+} vval;
+
+typedef struct vpoint {
+    size_t off;            /* the point's position in the file */
+    long sample;           /* -1: all samples */
+    double *params;        /* [P] */
+    unsigned char *given;  /* [P] params given */
+    vval *grad;
+    size_t ngrad;
+} vpoint;
+
+typedef struct verifier {
+    gp_case *cs;
+    gp_ctx *c;
+    int src;
+    const char *text;
+    size_t len;
+    vname *names;          /* sorted by name */
+    const char **byord;    /* [P] the name of each param */
+    size_t P;
+    vpoint *pts;
+    size_t npts, cap;
+} verifier;
+
+static void vpoints_free(verifier *V)
+{
+    for (size_t i = 0; i < V->npts; i++) {
+        free(V->pts[i].params);
+        free(V->pts[i].given);
+        free(V->pts[i].grad);
+    }
+    free(V->pts);
+    for (size_t i = 0; V->names && i < V->P; i++)
+        free((char *)V->names[i].name);
+    free(V->names);
+    free(V->byord);
+}
+
+/* The param called s, or -1 with an error at off..off+n. */
+static long vlookup(verifier *V, const char *s, size_t off, size_t n)
+{
+    vname key = {s, 0};
+    const vname *f = bsearch(&key, V->names, V->P, sizeof *V->names, vname_cmp);
+    if (f)
+        return (long)f->ord;
+    const char *best = NULL;
+    unsigned bd = 3;
+    for (size_t i = 0; i < V->P; i++) {
+        unsigned d = diag_edit_distance(s, strlen(s), V->names[i].name, strlen(V->names[i].name), 2);
+        if (d < bd) {
+            bd = d;
+            best = V->names[i].name;
+        }
+    }
+    if (best)
+        diag_error(V->c, V->src, off, n, "unknown param '%s' (did you mean '%s'?)", s, best);
+    else
+        diag_error(V->c, V->src, off, n, "unknown param '%s'", s);
+    return -1;
+}
+
+/* A finite double from a number's text; 0 with an error when it is not one. */
+static int vnumber(verifier *V, const char *s, size_t off, size_t n, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v)) {
+        diag_error(V->c, V->src, off, n ? n : 1, "'%s' is not a finite number", s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static vpoint *vnew_point(verifier *V, size_t off)
+{
+    if (!ctx_grow((void **)&V->pts, &V->cap, V->npts + 1, sizeof *V->pts))
+        return NULL;
+    vpoint *p = &V->pts[V->npts];
+    memset(p, 0, sizeof *p);
+    p->off = off;
+    p->sample = -1;
+    p->params = calloc(V->P ? V->P : 1, sizeof *p->params);
+    p->given = calloc(V->P ? V->P : 1, 1);
+    p->grad = malloc((V->P ? V->P : 1) * sizeof *p->grad);
+    V->npts++;
+    return p->params && p->given && p->grad ? p : NULL;
+}
+
+static int vadd_grad(verifier *V, vpoint *p, size_t k, double v, size_t off, size_t n)
+{
+    for (size_t i = 0; i < p->ngrad; i++)
+        if (p->grad[i].param == k) {
+            diag_error(V->c, V->src, off, n, "a second gradient entry for this param in the same point");
+            return 0;
+        }
+    p->grad[p->ngrad++] = (vval){k, v, off, n};
+    return 1;
+}
+
+/* {"params": {...}, "gradient": {...}, "sample": i} */
+static gp_status vjson_point(verifier *V, const json *o, size_t nsamples)
+{
+    if (o->type != JSON_OBJECT) {
+        diag_error(V->c, V->src, o->off, 1, "a point is an object with \"params\" and \"gradient\", found %s",
+                   json_type_name(o->type));
+        return GP_EINPUT;
+    }
+    vpoint *p = vnew_point(V, o->off);
+    if (!p)
+        return GP_ENOMEM;
+    const json *pa = json_get(o, "params"), *gr = json_get(o, "gradient"), *sa = json_get(o, "sample");
+    if (!pa || pa->type != JSON_OBJECT || !gr || gr->type != JSON_OBJECT) {
+        diag_error(V->c, V->src, o->off, 1, "a point needs the objects \"params\" and \"gradient\"");
+        return GP_EINPUT;
+    }
+    gp_status st = GP_OK;
+    if (sa) {
+        double s;
+        if (sa->type != JSON_NUMBER || !vnumber(V, sa->str, sa->off, sa->len, &s) || s != floor(s) || s < 0 ||
+            s >= (double)nsamples) {
+            diag_error(V->c, V->src, sa->off, sa->type == JSON_NUMBER ? sa->len : 1,
+                       "\"sample\" must be a sample number from 0 to %zu", nsamples ? nsamples - 1 : 0);
+            st = GP_EINPUT;
+        } else {
+            p->sample = (long)s;
+        }
+    }
+    for (int part = 0; part < 2; part++) {
+        const json *m = part ? gr : pa;
+        for (size_t i = 0; i < m->len; i++) {
+            const json *v = &m->item[i];
+            size_t koff = m->key_off[i], klen = strlen(m->key[i]) + 2;
+            long k = vlookup(V, m->key[i], koff, klen);
+            double x;
+            if (k < 0) {
+                st = GP_EINPUT;
+                continue;
+            }
+            if (v->type != JSON_NUMBER) {
+                diag_error(V->c, V->src, v->off, 1, "the value of '%s' must be a number, found %s", m->key[i],
+                           json_type_name(v->type));
+                st = GP_EINPUT;
+                continue;
+            }
+            if (!vnumber(V, v->str, v->off, v->len, &x)) {
+                st = GP_EINPUT;
+                continue;
+            }
+            if (part == 0) {
+                p->params[k] = x;
+                p->given[k] = 1;
+            } else if (!vadd_grad(V, p, (size_t)k, x, v->off, v->len)) {
+                st = GP_EINPUT;
+            }
+        }
+    }
+    return st;
+}
+
+static gp_status vparse_json(verifier *V, size_t nsamples)
+{
+    json_doc d = {0};
+    json_error e;
+    int r = json_parse(&d, V->text, V->len, &e);
+    if (r == -2)
+        return GP_ENOMEM;
+    if (r != 0) {
+        diag_error(V->c, V->src, e.off, 1, "%s", e.msg);
+        return GP_EINPUT;
+    }
+    gp_status st = GP_OK;
+    const json *root = d.root, *pts = root->type == JSON_OBJECT ? json_get(root, "points") : NULL;
+    if (pts && pts->type == JSON_ARRAY) {
+        if (pts->len == 0) {
+            diag_error(V->c, V->src, pts->off, 1, "\"points\" is empty");
+            st = GP_EINPUT;
+        }
+        for (size_t i = 0; i < pts->len && st != GP_ENOMEM; i++) {
+            gp_status s = vjson_point(V, &pts->item[i], nsamples);
+            if (s != GP_OK)
+                st = s;
+        }
+    } else if (root->type == JSON_OBJECT && json_get(root, "gradient")) {
+        st = vjson_point(V, root, nsamples); /* one point, as `gradproof grad --json` writes it */
+    } else {
+        diag_error(V->c, V->src, root->off, 1, "expected {\"points\": [{\"params\": {...}, \"gradient\": {...}}, ...]}");
+        st = GP_EINPUT;
+    }
+    json_free(&d);
+    return st;
+}
+
+/* CSV: a header point,param,value,gradient (point optional), one row per param. */
+static gp_status vparse_csv(verifier *V)
+{
+    const char *t = V->text, *end = t + V->len;
+    int col_point = -1, col_param = -1, col_value = -1, col_grad = -1, ncol = 0;
+    gp_status st = GP_OK;
+    long cur = -1;
+    vpoint *p = NULL;
+    int header = 1;
+    char cell[4][128];
+    size_t coff[4], clen[4];
+    while (t < end && st != GP_ENOMEM) {
+        const char *eol = memchr(t, '\n', (size_t)(end - t));
+        if (!eol)
+            eol = end;
+        const char *line = t;
+        t = eol < end ? eol + 1 : end;
+        const char *q = line, *le = eol;
+        if (le > q && le[-1] == '\r')
+            le--;
+        int blank = 1;
+        for (const char *z = q; z < le; z++)
+            blank &= *z == ' ' || *z == '\t';
+        if (blank)
+            continue;
+        int n = 0;
+        while (q <= le && n < 5) {
+            const char *c0 = q, *c1 = memchr(q, ',', (size_t)(le - q));
+            if (!c1)
+                c1 = le;
+            while (c0 < c1 && (*c0 == ' ' || *c0 == '\t'))
+                c0++;
+            const char *c2 = c1;
+            while (c2 > c0 && (c2[-1] == ' ' || c2[-1] == '\t'))
+                c2--;
+            if (n < 4) {
+                size_t w = (size_t)(c2 - c0) < sizeof cell[0] - 1 ? (size_t)(c2 - c0) : sizeof cell[0] - 1;
+                memcpy(cell[n], c0, w);
+                cell[n][w] = 0;
+                coff[n] = (size_t)(c0 - V->text);
+                clen[n] = (size_t)(c2 - c0);
+            }
+            n++;
+            q = c1 + 1;
+        }
+        size_t loff = (size_t)(line - V->text);
+        if (header) {
+            header = 0;
+            for (int i = 0; i < n && i < 4; i++) {
+                if (!strcmp(cell[i], "point"))
+                    col_point = i;
+                else if (!strcmp(cell[i], "param"))
+                    col_param = i;
+                else if (!strcmp(cell[i], "value"))
+                    col_value = i;
+                else if (!strcmp(cell[i], "gradient"))
+                    col_grad = i;
+                else {
+                    diag_error(V->c, V->src, coff[i], clen[i] ? clen[i] : 1,
+                               "unknown column '%s' (the header is point,param,value,gradient)", cell[i]);
+                    return GP_EINPUT;
+                }
+            }
+            ncol = n;
+            if (col_param < 0 || col_value < 0 || col_grad < 0 || n > 4) {
+                diag_error(V->c, V->src, loff, (size_t)(le - line) ? (size_t)(le - line) : 1,
+                           "the header must name the columns param, value and gradient (and point)");
+                return GP_EINPUT;
+            }
+            continue;
+        }
+        if (n != ncol) {
+            diag_error(V->c, V->src, loff, (size_t)(le - line) ? (size_t)(le - line) : 1,
+                       "%d values in this row, the header has %d", n, ncol);
+            st = GP_EINPUT;
+            continue;
+        }
+        long pt = 1;
+        if (col_point >= 0) {
+            double x;
+            if (!vnumber(V, cell[col_point], coff[col_point], clen[col_point], &x) || x != floor(x) || x < 1 ||
+                x > 1e9) {
+                st = GP_EINPUT;
+                continue;
+            }
+            pt = (long)x;
+        }
+        if (pt != cur) {
+            if (pt < cur) {
+                diag_error(V->c, V->src, coff[col_point], clen[col_point], "points must come in increasing order");
+                st = GP_EINPUT;
+                continue;
+            }
+            cur = pt;
+            if (!(p = vnew_point(V, loff)))
+                return GP_ENOMEM;
+        }
+        long k = vlookup(V, cell[col_param], coff[col_param], clen[col_param] ? clen[col_param] : 1);
+        double v, g;
+        if (k < 0 || !vnumber(V, cell[col_value], coff[col_value], clen[col_value], &v) ||
+            !vnumber(V, cell[col_grad], coff[col_grad], clen[col_grad], &g)) {
+            st = GP_EINPUT;
+            continue;
+        }
+        p->params[k] = v;
+        p->given[k] = 1;
+        if (!vadd_grad(V, p, (size_t)k, g, coff[col_grad], clen[col_grad]))
+            st = GP_EINPUT;
+    }
+    if (st == GP_OK && V->npts == 0) {
+        diag_error(V->c, V->src, 0, 1, "no gradients in the file");
+        st = GP_EINPUT;
+    }
+    return st;
+}
+
+/* Every point must give every param of the case, and a gradient entry. */
+static gp_status vcomplete(verifier *V)
+{
+    gp_status st = GP_OK;
+    for (size_t i = 0; i < V->npts; i++) {
+        vpoint *p = &V->pts[i];
+        for (size_t k = 0; k < V->P; k++)
+            if (!p->given[k]) {
+                diag_error(V->c, V->src, p->off, 1, "point %zu does not give the value of param '%s'", i + 1,
+                           V->byord[k]);
+                st = GP_EINPUT;
+                break;
+            }
+        if (p->ngrad == 0) {
+            diag_error(V->c, V->src, p->off, 1, "point %zu has no gradient entries", i + 1);
+            st = GP_EINPUT;
+        }
+    }
+    return st;
+}
+
+typedef struct ventry {
+    unsigned point;        /* 1-based */
+    size_t param;
+    int ok;                /* 1 right, 0 wrong, -1 unknown */
+    const char *reason;    /* unknown: why (static) */
+    char *ref;             /* the reference, 20 digits (malloc) */
+    double given, ulp_err, ulp_bound;
+} ventry;
+
+static int ventry_cmp(const void *a, const void *b)
+{
+    const ventry *x = a, *y = b;
+    if (x->ok != y->ok)
+        return x->ok == 0 ? -1 : y->ok == 0 ? 1 : x->ok < y->ok ? -1 : 1;
+    double rx = x->ulp_bound > 0 ? x->ulp_err / x->ulp_bound : x->ulp_err;
+    double ry = y->ulp_bound > 0 ? y->ulp_err / y->ulp_bound : y->ulp_err;
+    if (rx != ry)
+        return rx < ry ? 1 : -1;
+    return x->point != y->point ? (x->point < y->point ? -1 : 1) : (x->param < y->param ? -1 : x->param > y->param);
+}
+
+/* Judge point p into e[0 .. p->ngrad). */
+static gp_status vjudge_point(verifier *V, checker *K, check_report *R, const vpoint *p, unsigned pt, ventry *e)
+{
+    memcpy(K->pd, p->params, V->P * sizeof *K->pd);
+    size_t P = V->P;
+    mpfr_t *sum = malloc((P ? P : 1) * sizeof *sum);
+    double *bsum = calloc(P ? P : 1, sizeof *bsum);
+    if (!sum || !bsum) {
+        free(sum);
+        free(bsum);
+        return GP_ENOMEM;
+    }
+    for (size_t i = 0; i < P; i++)
+        mpfr_init2(sum[i], K->prec + 64), mpfr_set_zero(sum[i], 1);
+    gp_status st = GP_OK;
+    const char *why = NULL;
+    size_t first = K->per_sample ? (p->sample >= 0 ? (size_t)p->sample : 0) : 0;
+    size_t last = K->per_sample ? (p->sample >= 0 ? (size_t)p->sample + 1 : K->nall) : 1;
+    for (size_t s = first; s < last && !why; s++) {
+        set_unit(K, K->per_sample ? (long)s : -1);
+        unit_result u = unit_prepare(K, R, &st);
+        if (u == U_ERR)
+            break;
+        if (u != U_OK) {
+            why = u == U_KINK ? "a kink (relu, abs, step, sign) at this point: the derivative is not defined"
+                  : u == U_FAULT ? "the loss is not defined at this point"
+                                 : "the double computation overflows at this point";
+            break;
+        }
+        for (size_t i = 0; i < P; i++) {
+            mpfr_add(sum[i], sum[i], K->sym[i], MPFR_RNDN);
+            bsum[i] += K->bound[i];
+        }
+    }
+    for (size_t j = 0; j < p->ngrad && st == GP_OK; j++) {
+        const vval *g = &p->grad[j];
+        ventry *x = &e[j];
+        x->point = pt;
+        x->param = g->param;
+        x->given = g->v;
+        if (why) {
+            x->ok = -1;
+            x->reason = why;
+            continue;
+        }
+        x->ref = fr_str(sum[g->param], 20);
+        double r = mpfr_get_d(sum[g->param], MPFR_RNDN), u = ulp_of(r);
+        mpfr_t d;
+        mpfr_init2(d, K->prec + 64);
+        mpfr_set_d(d, g->v, MPFR_RNDN);
+        mpfr_sub(d, d, sum[g->param], MPFR_RNDN);
+        double err = fabs(mpfr_get_d(d, MPFR_RNDU));
+        mpfr_clear(d);
+        double allow = VERIFY_SLACK * bsum[g->param] + u + fabs(r) * ldexp(1.0, -(int)K->prec + 8);
+        x->ok = err <= allow;
+        x->ulp_err = err / u;
+        x->ulp_bound = allow / u;
+    }
+    for (size_t i = 0; i < P; i++)
+        mpfr_clear(sum[i]);
+    free(sum);
+    free(bsum);
+    return st;
+}
+
+static void vwrite(buf *o, const gp_case *cs, const verifier *V, const ventry *e, size_t n, const gp_verify_summary *S,
+                   int as_json)
+{
+    if (as_json) {
+        buf_printf(o, "{\"ok\": %s, \"precision_bits\": %d, \"points\": %zu, \"entries\": %zu, \"wrong\": %zu, "
+                      "\"unknown\": %zu, \"slack\": %.1f,\n \"params\": [",
+                   S->wrong || S->unknown ? "false" : "true", CHECK_PREC, S->points, S->entries, S->wrong, S->unknown,
+                   VERIFY_SLACK);
+        for (size_t i = 0; i < n; i++) {
+            buf_printf(o, "%s\n  {\"point\": %u, \"param\": ", i ? "," : "", e[i].point);
+            buf_json_str(o, V->byord[e[i].param]);
+            buf_printf(o, ", \"ok\": %s, \"reference\": ", e[i].ok == 1 ? "true" : e[i].ok == 0 ? "false" : "null");
+            if (e[i].ref)
+                buf_json_str(o, e[i].ref);
+            else
+                buf_puts(o, "null");
+            buf_puts(o, ", \"given\": ");
+            put_value(o, e[i].given);
+            buf_puts(o, ", \"ulp_err\": ");
+            put_value(o, e[i].ok >= 0 ? e[i].ulp_err : (double)NAN);
+            buf_puts(o, ", \"ulp_bound\": ");
+            put_value(o, e[i].ok >= 0 ? e[i].ulp_bound : (double)NAN);
+            buf_puts(o, ", \"reason\": ");
+            if (e[i].reason)
+                buf_json_str(o, e[i].reason);
+            else
+                buf_puts(o, "null");
+            buf_putc(o, '}');
+        }
+        buf_printf(o, "%s],\n \"diagnostics\": ", n ? "\n " : "");
+        render_json_diagnostics(o, cs->c);
+        buf_puts(o, "}\n");
+        return;
+    }
+    size_t wn = 5;
+    for (size_t i = 0; i < n; i++) {
+        buf nm = BUF_INIT;
+        put_param(&nm, cs, e[i].param, PR_TEXT);
+        if (nm.s && print_width(nm.s) > wn)
+            wn = print_width(nm.s);
+        buf_free(&nm);
+    }
+    pad(o, "point", 7);
+    pad(o, "param", wn + 2);
+    pad(o, "reference (MPFR)", 26);
+    pad(o, "given", 25);
+    buf_puts(o, "error (bound)\n");
+    size_t shown = 0, right_shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].ok == 1 && right_shown >= 100)
+            continue;
+        right_shown += e[i].ok == 1;
+        shown++;
+        char t[40];
+        snprintf(t, sizeof t, "%u", e[i].point);
+        pad(o, t, 7);
+        buf nm = BUF_INIT;
+        put_param(&nm, cs, e[i].param, PR_TEXT);
+        pad(o, nm.s ? nm.s : "", wn + 2);
+        buf_free(&nm);
+        pad(o, e[i].ref ? e[i].ref : "?", 26);
+        snprintf(t, sizeof t, "%.17g", e[i].given);
+        pad(o, t, 25);
+        if (e[i].ok < 0) {
+            buf_printf(o, "unknown: %s\n", e[i].reason);
+            continue;
+        }
+        char a[24], b[24];
+        fmt_ulp(a, sizeof a, e[i].ulp_err);
+        fmt_ulp(b, sizeof b, e[i].ulp_bound);
+        buf_printf(o, "%s (≤ %s)%s\n", a, b, e[i].ok ? "" : "  WRONG");
+    }
+    if (shown < n)
+        buf_printf(o, "… and %zu more right entries (--json lists them all)\n", n - shown);
+    buf_printf(o, "\n%zu entr%s at %zu point%s: ", S->entries, S->entries == 1 ? "y" : "ies", S->points,
+               S->points == 1 ? "" : "s");
+    if (!S->wrong && !S->unknown) {
+        buf_puts(o, "all right");
+        if (n) {
+            char a[24];
+            fmt_ulp(a, sizeof a, e[0].ulp_err);
+            buf_printf(o, "; worst error %s at ", a);
+            put_param(o, cs, e[0].param, PR_TEXT);
+            if (S->points > 1)
+                buf_printf(o, " (point %u)", e[0].point);
+        }
+    } else {
+        buf_printf(o, "%zu wrong", S->wrong);
+        if (S->unknown)
+            buf_printf(o, ", %zu unknown", S->unknown);
+        for (size_t i = 0, k = 0; i < n && k < 8; i++)
+            if (e[i].ok == 0) {
+                buf_puts(o, k++ ? ", " : ": ");
+                put_param(o, cs, e[i].param, PR_TEXT);
+                if (S->points > 1)
+                    buf_printf(o, " (point %u)", e[i].point);
+            }
+    }
+    buf_printf(o, "\nreference: the symbolic derivative in MPFR at %d bits; an entry is right within %.0f × the "
+                  "double computation's rounding-error bound + 1 ulp\n",
+               CHECK_PREC, VERIFY_SLACK);
+}
+
+gp_status gp_verify_render(gp_case *cs, const gp_verify_opts *opts, const char *name, const char *text, size_t len,
+                           char **out, gp_verify_summary *sum)
+{
+    gp_ctx *c = cs->c;
+    *out = NULL;
+    ctx_stack_mark(c);
+    gp_verify_summary S = {0, 0, 0, 0};
+    verifier V;
+    memset(&V, 0, sizeof V);
+    V.cs = cs;
+    V.c = c;
+    V.P = cs->nparams;
+    V.src = diag_add_source(c, name ? name : "-", text, len);
+    if (V.src < 0)
+        return GP_ENOMEM;
+    V.text = c->src[V.src].text;
+    V.len = len;
+    check_report R;
+    memset(&R, 0, sizeof R);
+    checker K;
+    ventry *e = NULL;
+    size_t ne = 0;
+    gp_status st = checker_init(&K, cs, CHECK_PREC, opts->seed, 1, &R);
+    V.names = calloc(V.P ? V.P : 1, sizeof *V.names);
+    V.byord = calloc(V.P ? V.P : 1, sizeof *V.byord);
+    if (st == GP_OK && (!V.names || !V.byord))
+        st = GP_ENOMEM;
+    for (size_t i = 0; st == GP_OK && i < V.P; i++) {
+        buf b = BUF_INIT;
+        put_param(&b, cs, i, PR_CASE);
+        V.names[i] = (vname){buf_take(&b), i};
+        buf_free(&b);
+        if (!V.names[i].name)
+            st = GP_ENOMEM;
+    }
+    if (st == GP_OK) {
+        qsort(V.names, V.P, sizeof *V.names, vname_cmp);
+        for (size_t i = 0; i < V.P; i++)
+            V.byord[V.names[i].ord] = V.names[i].name;
+        size_t k = 0;
+        while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' || text[k] == '\r'))
+            k++;
+        st = k < len && (text[k] == '{' || text[k] == '[') ? vparse_json(&V, K.nall)
+             : (unsigned char)text[k] == 0xEF && k + 3 < len && text[k + 3] == '{' ? vparse_json(&V, K.nall)
+                                                                                   : vparse_csv(&V);
+    }
+    if (st == GP_OK)
+        st = vcomplete(&V);
+    if (st == GP_OK && !K.per_sample)
+        for (size_t i = 0; i < V.npts; i++)
+            if (V.pts[i].sample >= 0) {
+                diag_error(c, V.src, V.pts[i].off, 1,
+                           "point %zu names a sample, but the loss is over the whole data set", i + 1);
+                st = GP_EINPUT;
+            }
+    for (size_t i = 0; i < V.npts; i++)
+        ne += V.pts[i].ngrad;
+    if (st == GP_OK && !(e = calloc(ne ? ne : 1, sizeof *e)))
+        st = GP_ENOMEM;
+    for (size_t i = 0, at = 0; st == GP_OK && i < V.npts; at += V.pts[i].ngrad, i++)
+        st = vjudge_point(&V, &K, &R, &V.pts[i], (unsigned)(i + 1), e + at);
+    if (st == GP_OK) {
+        S.points = V.npts;
+        S.entries = ne;
+        for (size_t i = 0; i < ne; i++) {
+            S.wrong += e[i].ok == 0;
+            S.unknown += e[i].ok < 0;
+        }
+        qsort(e, ne, sizeof *e, ventry_cmp);
+        buf b = BUF_INIT;
+        vwrite(&b, cs, &V, e, ne, &S, opts->format == GP_FMT_JSON);
+        *out = buf_take(&b);
+        if (!*out)
+            st = GP_ENOMEM;
+        buf_free(&b);
+    }
+    for (size_t i = 0; e && i < ne; i++)
+        free(e[i].ref);
+    free(e);
+    if (sum)
+        *sum = S;
+    vpoints_free(&V);
     checker_free(&K);
     check_report_free(&R);
     if (st == GP_OK && c->status != GP_OK)

@@ -66,14 +66,4 @@ typedef struct check_report {
 gp_status check_run(gp_case *cs, const check_opts *o, check_report *r);
 void check_report_free(check_report *r);
 
-/* `verify`: gradients from another engine judged against the reference. */
-typedef struct verify_entry {
-    unsigned point;           /* 1-based */
-    size_t param;
-    int ok;
-    char *sym, *given;
-    double ulp_err, ulp_bound;
-} verify_entry;
-
-/* `grad`: the engine's loss and gradient at one point. */
 #endif

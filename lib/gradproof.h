@@ -177,6 +177,26 @@ typedef struct gp_grad_opts {
  */
 gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int *finite);
 
+/* What `gradproof verify` does. */
+typedef struct gp_verify_opts {
+    gp_format format;           /* GP_FMT_TEXT or GP_FMT_JSON */
+    unsigned long long seed;    /* seed of the random samples when the case has no data */
+} gp_verify_opts;
+
+typedef struct gp_verify_summary {
+    size_t entries, wrong, unknown;
+    size_t points;
+} gp_verify_summary;
+
+/*
+ * Judge gradients computed by another engine, text[0..len) (JSON or CSV,
+ * named `name` in diagnostics), against the symbolic derivative evaluated
+ * in MPFR, each within the computation's rounding-error bound.  GP_EINPUT
+ * with diagnostics (file:line:column) when the file is malformed.
+ */
+gp_status gp_verify_render(gp_case *cs, const gp_verify_opts *opts, const char *name, const char *text, size_t len,
+                           char **out, gp_verify_summary *sum);
+
 /* The title of a case ("" when it has none), owned by the case. */
 const char *gp_case_title(const gp_case *cs);
 

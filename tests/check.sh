@@ -125,5 +125,75 @@ grep -q "unknown param 'w9'" "$tmp/err" && ok || bad grad-at-bad "message"
 expect grad-at 0 "$bin" grad "$repo/cases/seed000_linear_221.case" --at 'w111 = 1/2, w112 = 1, w121 = 1, w122 = 1, w211 = 1, w212 = 1' --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["params"]["w111"]==0.5 and d["point_from"]=="at (last)"' "$tmp/out" && ok || bad grad-at "point not used"
 
+# verify: the engine's own gradients pass; one entry perturbed by one part
+# in 10^6 fails, and exactly that entry
+for c in "$repo"/cases/*.case; do
+  n=$(basename "$c" .case)
+  "$bin" grad "$c" --json >"$tmp/g.json"
+  expect "verify-$n" 0 "$bin" verify "$c" --gradients "$tmp/g.json"
+  for k in 0 1; do
+    python3 - "$tmp/g.json" "$tmp/p.json" "$k" >"$tmp/which" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = sorted(p for p, v in d["gradient"].items() if v != 0)
+p = names[(int(sys.argv[3]) * 7919) % len(names)]
+d["gradient"][p] *= 1 + 1e-6
+json.dump(d, open(sys.argv[2], "w"))
+print(p)
+PY
+    expect "verify-perturbed-$n-$k" 1 "$bin" verify "$c" --gradients "$tmp/p.json" --json &&
+      python3 - "$tmp/out" "$(cat "$tmp/which")" <<'PY' && ok || bad "verify-perturbed-$n-$k" "not exactly the perturbed entry"
+import json, sys
+d = json.load(open(sys.argv[1]))
+wrong = [e["param"] for e in d["params"] if e["ok"] is False]
+assert wrong == [sys.argv[2]], (wrong, sys.argv[2])
+assert d["wrong"] == 1 and d["ok"] is False
+PY
+  done
+done
+
+# verify: several points, CSV, per-sample losses with "sample"
+python3 - "$tmp/g.json" "$tmp/multi.json" "$tmp/multi.csv" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))   # the last case's (tanh_mlp) point
+pts = [{"params": d["params"], "gradient": d["gradient"]}, {"params": d["params"], "gradient": d["gradient"]}]
+json.dump({"points": pts}, open(sys.argv[2], "w"))
+with open(sys.argv[3], "w") as f:
+    f.write("point,param,value,gradient\n")
+    for i in (1, 2):
+        for p in d["params"]:
+            f.write(f"{i},{p},{d['params'][p]!r},{d['gradient'][p]!r}\n")
+PY
+expect verify-multi 0 "$bin" verify "$repo/cases/tanh_mlp.case" --gradients "$tmp/multi.json"
+grep -q '58 entries at 2 points: all right' "$tmp/out" && ok || bad verify-multi "summary"
+expect verify-csv 0 "$bin" verify "$repo/cases/tanh_mlp.case" --gradients "$tmp/multi.csv"
+sed -i '5s/,\([-0-9.e]*\)$/,1e-3/' "$tmp/multi.csv"
+expect verify-csv-wrong 1 "$bin" verify "$repo/cases/tanh_mlp.case" --gradients "$tmp/multi.csv"
+
+# verify: malformed files are input errors with file:line:column
+printf '{"points": [{"params": {"w9": 1}, "gradient": {}}]}' >"$tmp/bad1.json"
+expect verify-unknown 2 "$bin" verify "$repo/cases/seed000_linear_221.case" --gradients "$tmp/bad1.json"
+grep -q "bad1.json:1:25: error: unknown param 'w9'" "$tmp/err" && ok || bad verify-unknown "message: $(head -1 "$tmp/err")"
+printf '{"points": [\n  {"params": {"w111": 1,}}]}' >"$tmp/bad2.json"
+expect verify-syntax 2 "$bin" verify "$repo/cases/seed000_linear_221.case" --gradients "$tmp/bad2.json" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["diagnostics"][0]["line"]==2, d' "$tmp/out" && ok || bad verify-syntax "JSON diagnostics"
+printf 'param,value,gradient\nw111,1,nan\n' >"$tmp/bad3.csv"
+expect verify-nan 2 "$bin" verify "$repo/cases/seed000_linear_221.case" --gradients "$tmp/bad3.csv"
+grep -q "bad3.csv:2:8: error: 'nan' is not a finite number" "$tmp/err" && ok || bad verify-nan "message: $(head -1 "$tmp/err")"
+expect verify-missing-param 2 "$bin" verify "$repo/cases/seed000_linear_221.case" --gradients <(printf 'param,value,gradient\nw111,1,2\n')
+grep -q "does not give the value of param 'w112'" "$tmp/err" && ok || bad verify-missing-param "message"
+expect verify-nofile 2 "$bin" verify "$repo/cases/seed000_linear_221.case" --gradients "$tmp/none.json"
+expect verify-noopt 2 "$bin" verify "$repo/cases/seed000_linear_221.case"
+expect help-verify 0 "$bin" verify --help
+"$bin" grad "$repo/cases/seed003_sigmoid_2331.case" --json >"$tmp/s.json"
+python3 - "$tmp/s.json" "$tmp/s2.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["sample"] = 8
+json.dump(d, open(sys.argv[2], "w"))
+PY
+expect verify-sample-range 2 "$bin" verify "$repo/cases/seed003_sigmoid_2331.case" --gradients "$tmp/s2.json"
+grep -q '"sample" must be a sample number from 0 to 7' "$tmp/err" && ok || bad verify-sample-range "message"
+
 echo "check.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]
