@@ -90,7 +90,8 @@ static int push_args(comp *k, size_t n, const uint32_t *a)
 {
     if (!ctx_grow((void **)&k->t->args, &k->capargs, k->nargs + n + 1, sizeof *k->t->args))
         return 0;
-    memcpy(k->t->args + k->nargs, a, n * sizeof *a);
+    if (n)
+        memcpy(k->t->args + k->nargs, a, n * sizeof *a);
     k->nargs += n;
     return 1;
 }
@@ -123,7 +124,7 @@ static int fusable(const comp *k, gp_id id)
 {
     const gp_ctx *c = k->c;
     const gp_node *n = &c->node[id];
-    if (n->op != GP_OP_MUL || n->level != GP_LV_SAMPLE || k->uses[id] != 1)
+    if (n->op != GP_OP_MUL || n->level != GP_LV_SAMPLE || k->uses[id] != 1 || k->parent[id] == GP_NIL)
         return 0;
     const gp_node *p = &c->node[k->parent[id]];
     if (p->op != GP_OP_ADD || p->level != GP_LV_SAMPLE)
@@ -310,6 +311,9 @@ gp_status tape_compile(tape *t, gp_ctx *c, size_t nroot, const gp_id *roots,
     dag_reach(c, nroot, roots, mark);
     for (size_t id = 0; id < c->nnode; id++) {
         k.slot[id] = k.fcoef[id] = k.fval[id] = TAPE_NONE;
+        k.parent[id] = GP_NIL;
+    }
+    for (size_t id = 0; id < c->nnode; id++) {
         if (!mark[id])
             continue;
         const gp_node *n = &c->node[id];
@@ -832,17 +836,24 @@ static void give(tape_dbl *w, uint32_t a, size_t len, const double *g, const dou
     }
 }
 
-/* g = adj(k) * d for a local partial d[] with errors ed[] (in place in d/ed) */
+/* g = adj(k) * d for a local partial d[] with errors ed[] (in place in
+   d/ed).  A zero adjoint gives zero whatever d is: an infinite partial
+   (sqrt at 0) below a locally constant function (step) is no contribution,
+   as in the derivative itself. */
 static void scale_adj(const tape_dbl *w, size_t k, size_t len, double *d, double *ed)
 {
     const double *ak = A(w, k);
     if (!w->bounded) {
         for (size_t s = 0; s < len; s++)
-            d[s] *= ak[s];
+            d[s] = ak[s] == 0 ? 0 : d[s] * ak[s];
         return;
     }
     const double *aek = AE(w, k);
     for (size_t s = 0; s < len; s++) {
+        if (ak[s] == 0 && aek[s] == 0) {
+            d[s] = ed[s] = 0;
+            continue;
+        }
         double p = d[s] * ak[s];
         ed[s] = aek[s] * fabs(d[s]) + fabs(ak[s]) * ed[s] + U * fabs(p);
         d[s] = p;
@@ -935,6 +946,8 @@ static void rev_fn(tape_dbl *w, size_t k, size_t len)
 {
     const tape_ins *in = &w->t->ins[k];
     gp_fn fn = (gp_fn)in->fn;
+    if (fn == GP_FN_STEP || fn == GP_FN_SIGN)
+        return; /* locally constant: nothing to pass down */
     uint32_t a = in->arg[0];
     const double *x = V(w, a), *v = V(w, k);
     double *d = w->g, *ed = w->ge;
