@@ -114,6 +114,32 @@ sed 's/log(a)\*x/log(a*x)/' "$tmp/log.case" >"$tmp/log2.case"
 expect log-unknown 1 "$bin" check "$tmp/log2.case" --points 2
 grep -q "no point where the routes could be compared (unknown)" "$tmp/out" && ok || bad log-unknown "summary"
 
+# an ill-conditioned point: a large cancellation in the residual.  The
+# double gradient is far from the reference in ulps, and passes: its bound,
+# shown, is as large as the condition says
+cat >"$tmp/ill.case" <<'CASE'
+input x
+target y
+param a b c
+r = a*x + b*x - c
+loss C = mean(r^2)
+data
+x y
+1 0
+3 1
+end
+at a = 100000000, b = -99999999.99999999, c = 1/3
+CASE
+expect illcond 0 "$bin" check "$tmp/ill.case" --points 1 --json &&
+  python3 - "$tmp/out" <<'PY' && ok || bad illcond "bound not shown or not large"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ok"] and d["at_points"] == 1
+worst = max(d["params"], key=lambda p: p["backprop_ulp_err"])
+assert worst["backprop_ulp_err"] > 1e3, worst          # far off in ulps...
+assert worst["backprop_ulp_err"] <= worst["backprop_ulp_bound"]  # ...and within the bound
+PY
+
 # usage errors
 expect usage-precision 2 "$bin" check "$repo/cases/tanh_mlp.case" --precision 10
 expect usage-points 2 "$bin" check "$repo/cases/tanh_mlp.case" --points 0
