@@ -740,9 +740,14 @@ gp_status check_run(gp_case *cs, const check_opts *o, check_report *R)
             break;
         }
         if (u != U_OK) {
-            note_redraw(R, u);
-            if (from_at)
+            if (from_at) {
                 R->skipped_at++;
+                if (!R->at_reason)
+                    R->at_reason = u == U_KINK ? "a kink within reach" : u == U_FAULT ? "undefined there"
+                                                                         : "the double sweep overflows";
+            } else {
+                note_redraw(R, u);
+            }
             continue;
         }
         R->points++;
@@ -937,18 +942,20 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
         buf_printf(o, "; %u point%s from `at` lines", R->at_points, R->at_points == 1 ? "" : "s");
     buf_printf(o, "; %lu evaluations for the differences\n", R->fd_evals);
     if (R->redrawn_kink)
-        buf_printf(o, "%u point%s redrawn: a kink within reach of the step%s%s\n", R->redrawn_kink,
-                   R->redrawn_kink == 1 ? "" : "s", R->kink_where ? " (" : "", R->kink_where ? R->kink_where : "");
-    if (R->redrawn_kink && R->kink_where)
-        o->n && o->s[o->n - 1] == '\n' ? (void)(o->s[--o->n] = 0, buf_puts(o, ")\n")) : (void)0;
+        buf_printf(o, "%u point%s redrawn: a kink within reach of the step%s%s%s\n", R->redrawn_kink,
+                   R->redrawn_kink == 1 ? "" : "s", R->kink_where ? " (" : "", R->kink_where ? R->kink_where : "",
+                   R->kink_where ? ")" : "");
     if (R->redrawn_fault)
         buf_printf(o, "%u point%s redrawn: undefined there (%s)\n", R->redrawn_fault, R->redrawn_fault == 1 ? "" : "s",
                    R->fault_where ? R->fault_where : "a fault");
     if (R->redrawn_double)
         buf_printf(o, "%u point%s redrawn: the double sweep overflowed\n", R->redrawn_double,
                    R->redrawn_double == 1 ? "" : "s");
-    if (R->skipped_at)
-        buf_printf(o, "%u `at` point%s skipped (see above)\n", R->skipped_at, R->skipped_at == 1 ? "" : "s");
+    if (R->skipped_at) {
+        const char *w = R->at_reason && R->at_reason[0] == 'a' ? R->kink_where : R->fault_where;
+        buf_printf(o, "%u `at` point%s skipped: %s%s%s%s\n", R->skipped_at, R->skipped_at == 1 ? "" : "s",
+                   R->at_reason ? R->at_reason : "?", w ? " (" : "", w ? w : "", w ? ")" : "");
+    }
 }
 
 static void json_num(buf *o, double x)
@@ -1011,6 +1018,11 @@ static void write_json(buf *o, const gp_case *cs, const check_report *R, const c
     buf_puts(o, ", \"fault_where\": ");
     if (R->fault_where)
         buf_json_str(o, R->fault_where);
+    else
+        buf_puts(o, "null");
+    buf_puts(o, ", \"at_skipped_reason\": ");
+    if (R->at_reason)
+        buf_json_str(o, R->at_reason);
     else
         buf_puts(o, "null");
     buf_printf(o, "}, \"at_points\": %u, \"at_skipped\": %u, \"fd_evaluations\": %lu, \"fd_max_precision_bits\": %lu, "

@@ -53,6 +53,7 @@ typedef struct check_report {
     char *kink_where;         /* the first kink that made a redraw ("relu, line 7") */
     char *fault_where;        /* the first fault ("log of a negative number, line 9") */
     unsigned skipped_at;      /* `at` points that could not be used */
+    const char *at_reason;    /* why the first was not (static) */
     size_t nsamples;          /* samples per point */
     int own_data;             /* the case has no data: random samples */
     int per_sample;           /* the loss is per sample: each sample is checked */
