@@ -25,7 +25,8 @@
  * undefined there: log of a negative, ...), FD_EVAL_KINK (a kink of
  * relu/abs/step/sign lies between 0 and t: the caller compares sign
  * patterns), or FD_EVAL_ERROR (out of memory: fd stops and returns it).
- * A value that is NaN or infinite with FD_EVAL_OK counts as a fault.
+ * A value that is NaN or infinite with FD_EVAL_OK counts as a fault; any
+ * other return value as FD_EVAL_ERROR.
  * The value must be within g_ulps * 2^-prec * M of g(t), M = max |g| over
  * 0, t and -t (see fd_opts.g_ulps).
  */
@@ -58,13 +59,15 @@ typedef struct fd_result {
     mpfr_t value;           /* the derivative estimate, at the table's precision (prec + 32 bits);
                                NaN on FD_KINK, FD_FAULT, FD_NOMEM */
     mpfr_t err;             /* bound on |value - g'(0)| (64 bits, rounded up): truncation estimate
-                               times a safety factor + rounding bound; +Inf when value is NaN */
+                               times a safety factor + rounding bound; +Inf when value is NaN
+                               or when no column of the table converged */
     mpfr_prec_t prec;       /* precision of the final attempt */
     unsigned evals;         /* calls of g, over all attempts */
     unsigned raises;        /* times the precision was raised */
     mpfr_t h;               /* the largest step (h0) of the attempt that gave value (exact) */
     mpfr_t target;          /* the accuracy asked for at the reported attempt's precision p:
-                               2^-ceil(p/4) (|value| + M/scale), M = max |g| over its stencil */
+                               2^-ceil(p/4) (|value| + M/scale), M = max |g| over the steps
+                               the estimate uses; NaN when nothing converged */
 } fd_result;
 
 /* Initialise r (value NaN, err +Inf, counters 0); pair with fd_result_clear. */
@@ -76,9 +79,13 @@ void fd_result_clear(fd_result *r);
  * FD_G_ULPS.  Tries precision prec, then doubles it (capped at max_prec)
  * while the error bound misses the target 2^-ceil(p/4) (|value| + M/scale).
  * Returns r->status: FD_OK, FD_INACCURATE (value and err are then the
- * attempt with the smallest err, still a bound, not a tight one), or at the
- * first kink, fault or memory failure reported by g, FD_KINK, FD_FAULT or
- * FD_NOMEM (value NaN, err +Inf).  r->evals and r->raises count every case.
+ * attempt with the smallest err, a bound but not a tight one, +Inf if the
+ * table never converged), or at the first kink, fault or memory failure
+ * reported by g, FD_KINK, FD_FAULT or FD_NOMEM (value NaN, err +Inf).
+ * r->evals and r->raises count every case.  The bound assumes g is
+ * resolved by the steps (down to scale 2^-(e0+23), e0 ~ p/9): see the
+ * limits in fd.c.  A smooth g costs about 15 calls; one that never
+ * converges 49 per precision tried.
  */
 fd_status fd_derivative(fd_result *r, fd_fn g, void *ud, const fd_opts *o);
 #endif
