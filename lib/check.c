@@ -108,7 +108,9 @@ typedef struct checker {
     /* the reference */
     mpfr_t *lv;               /* [nleaf] param values by leaf (53 bits) */
     mpfr_t *cols;             /* [nall x ncol] row-major (53 bits) */
-    mpfr_t *sym;              /* [P] at prec */
+    mpfr_t *sym;              /* [P] the reference, at prec + 64 bits or more */
+    mpfr_t *sym1;             /* [P] the same at fewer bits, for its error */
+    double *referr;           /* [P] the reference's error: |sym - sym1| + a few ulps */
     /* the engines */
     tape_dbl w;
     int wok;
@@ -256,14 +258,45 @@ static unit_result unit_prepare(checker *K, check_report *R, gp_status *st)
     eval_env env = {.leafval = (const mpfr_t *)K->lv, .nsamples = K->nall, .ncols = K->ncol,
                     .col_leaf = K->col_leaf, .cols = (const mpfr_t *)K->cols};
     eval_fault f;
-    *st = eval_mpfr(K->sym, c, &env, K->sample, K->P, K->dnode, K->prec, &f);
-    if (*st != GP_OK)
-        return U_ERR;
-    if (f.node != GP_NIL) {
-        if (!R->fault_where)
-            R->fault_where = where(K, f.node, f.what);
-        return U_FAULT;
+    /* Ziv's loop: evaluated at p1 and p2 = p1 + 64 bits, the difference
+       bounds the error of the p1 value and so, generously, of the p2 one;
+       while it is not small, the precision is doubled (a cancellation, as
+       in sin(a + 10^70), costs bits that no fixed precision has) */
+    mpfr_prec_t p1 = K->prec, p2 = K->prec + 64;
+    for (;;) {
+        for (size_t i = 0; i < K->P; i++) {
+            mpfr_set_prec(K->sym1[i], p1);
+            mpfr_set_prec(K->sym[i], p2);
+        }
+        *st = eval_mpfr(K->sym1, c, &env, K->sample, K->P, K->dnode, p1, &f);
+        if (*st == GP_OK && f.node == GP_NIL)
+            *st = eval_mpfr(K->sym, c, &env, K->sample, K->P, K->dnode, p2, &f);
+        if (*st != GP_OK)
+            return U_ERR;
+        if (f.node != GP_NIL) {
+            if (!R->fault_where)
+                R->fault_where = where(K, f.node, f.what);
+            return U_FAULT;
+        }
+        int good = 1;
+        mpfr_t d;
+        mpfr_init2(d, 64);
+        for (size_t i = 0; i < K->P; i++) {
+            mpfr_sub(d, K->sym[i], K->sym1[i], MPFR_RNDU);
+            K->referr[i] = fabs(mpfr_get_d(d, MPFR_RNDU)) + fabs(mpfr_get_d(K->sym[i], MPFR_RNDN)) * ldexp(1.0, -(int)p2 + 8);
+            /* small: |d| <= |sym| 2^-(prec/2), compared by exponents (no underflow) */
+            if (!mpfr_zero_p(d) &&
+                (mpfr_zero_p(K->sym[i]) || mpfr_get_exp(d) > mpfr_get_exp(K->sym[i]) - (mpfr_exp_t)(K->prec / 2)))
+                good = 0;
+        }
+        mpfr_clear(d);
+        if (good || p2 >= 16 * K->prec)
+            break;
+        p1 = p2;
+        p2 *= 2;
     }
+    if (p2 > R->ref_max_prec)
+        R->ref_max_prec = p2;
     /* the base kink pattern, and the loss defined there */
     if ((*st = ensure_mpfr(K, K->prec)) != GP_OK)
         return U_ERR;
@@ -337,14 +370,12 @@ static double ulp_of(double x)
 
 /* One comparison: the reference sym, the difference fd (with its bound), the
    double value bp with its bound; recorded in e when it is the worst so far. */
-static void compare(checker *K, check_entry *e, mpfr_srcptr sym, const fd_result *fr, double bp, double bound,
-                    unsigned pt)
+static void compare(checker *K, check_entry *e, mpfr_srcptr sym, double ref, const fd_result *fr, double bp,
+                    double bound, unsigned pt)
 {
     mpfr_t d, allow;
     mpfr_inits2(K->prec + 64, d, allow, (mpfr_ptr)0);
     double symd = mpfr_get_d(sym, MPFR_RNDN);
-    /* the reference's own error: a few ulps at prec bits, through the sum */
-    double ref = fabs(symd) * ldexp(1.0, -(int)K->prec + 8);
     /* finite differences */
     double fd_bad;
     mpfr_sub(d, fr->value, sym, MPFR_RNDN);
@@ -389,7 +420,7 @@ static void compare(checker *K, check_entry *e, mpfr_srcptr sym, const fd_result
         if (!mpfr_zero_p(sym))
             mpfr_div(d, d, sym, MPFR_RNDN);
         e->fd_rel_err = fabs(mpfr_get_d(d, MPFR_RNDN));
-        double u = ulp_of(symd);
+        double u = ulp_of(symd != 0 ? symd : bp); /* a zero reference: ulps of the other value */
         e->bp_ulp_err = bperr / u;
         e->bp_ulp_bound = bpallow / u;
     }
@@ -399,7 +430,7 @@ static void compare(checker *K, check_entry *e, mpfr_srcptr sym, const fd_result
 
 /* The difference of g at the current point along dir (or param axis), with
    one retry at twice the precision when it misses the reference. */
-static unit_result difference(checker *K, fd_result *fr, double scale, mpfr_srcptr sym, check_report *R)
+static unit_result difference(checker *K, fd_result *fr, double scale, mpfr_srcptr sym, double ref, check_report *R)
 {
     fd_opts fo = {.prec = K->prec, .max_prec = FD_MAX_PREC > 4 * K->prec ? FD_MAX_PREC : 4 * K->prec,
                   .scale = scale, .g_ulps = 16.0 + (double)K->t.nins};
@@ -422,8 +453,7 @@ static unit_result difference(checker *K, fd_result *fr, double scale, mpfr_srcp
         if (!close) { /* allow for the reference's own error */
             mpfr_t a;
             mpfr_init2(a, 64);
-            mpfr_abs(a, sym, MPFR_RNDU);
-            mpfr_mul_2si(a, a, -(long)K->prec + 8, MPFR_RNDU);
+            mpfr_set_d(a, ref, MPFR_RNDU);
             mpfr_add(a, a, fr->err, MPFR_RNDU);
             close = mpfr_lessequal_p(d, a);
             mpfr_clear(a);
@@ -473,11 +503,11 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
         for (size_t i = 0; i < K->P && u == U_OK; i++) {
             K->axis = i;
             double sc = fabs(K->pd[i]) > 0x1p-10 ? fabs(K->pd[i]) : 0x1p-10;
-            u = difference(K, &all[i], sc, K->sym[i], R);
+            u = difference(K, &all[i], sc, K->sym[i], K->referr[i], R);
         }
         if (u == U_OK)
             for (size_t i = 0; i < K->P; i++)
-                compare(K, &ent[i], K->sym[i], &all[i], K->grad[i], K->bound[i], pt);
+                compare(K, &ent[i], K->sym[i], K->referr[i], &all[i], K->grad[i], K->bound[i], pt);
         for (size_t i = 0; i < ninit; i++)
             fd_result_clear(&all[i]);
         free(all);
@@ -496,8 +526,9 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
             /* v.sym in MPFR; v.bp exactly (from doubles) with the bound sum |v_i| B_i */
             mpfr_set_zero(s, 1);
             mpfr_set_zero(a, 1);
-            double bd = 0;
+            double bd = 0, rd = 0;
             for (size_t i = 0; i < K->P; i++) {
+                rd += fabs(v[i]) * K->referr[i];
                 mpfr_t t;
                 mpfr_init2(t, K->prec + 64);
                 mpfr_mul_d(t, K->sym[i], v[i], MPFR_RNDN);
@@ -509,7 +540,7 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
                 bd += fabs(v[i]) * K->bound[i];
             }
             K->dir = v;
-            u = difference(K, &fr, 1.0, s, R);
+            u = difference(K, &fr, 1.0, s, rd, R);
             if (u == U_OK) {
                 /* bp as a double would round: compare the exact dot instead */
                 double bpd = mpfr_get_d(a, MPFR_RNDN);
@@ -519,7 +550,7 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
                 mpfr_sub(r, a, r, MPFR_RNDN); /* the rounding of that double */
                 bd += fabs(mpfr_get_d(r, MPFR_RNDU));
                 mpfr_clear(r);
-                compare(K, &ent[(size_t)(pt - 1) * nd + d], s, &fr, bpd, bd, pt);
+                compare(K, &ent[(size_t)(pt - 1) * nd + d], s, rd, &fr, bpd, bd, pt);
                 ent[(size_t)(pt - 1) * nd + d].param = d;
             }
         }
@@ -590,10 +621,13 @@ static void checker_free(checker *K)
             mpfr_clear(K->pq[i]);
             mpfr_clear(K->pw[i]);
             mpfr_clear(K->sym[i]);
+            mpfr_clear(K->sym1[i]);
         }
     free(K->pq);
     free(K->pw);
     free(K->sym);
+    free(K->sym1);
+    free(K->referr);
     if (K->lv)
         for (size_t i = 0; i < K->c->nleaf; i++)
             mpfr_clear(K->lv[i]);
@@ -650,13 +684,15 @@ static gp_status checker_init(checker *K, gp_case *cs, mpfr_prec_t prec, uint64_
     K->pq = malloc(P1 * sizeof *K->pq);
     K->pw = malloc(P1 * sizeof *K->pw);
     K->sym = malloc(P1 * sizeof *K->sym);
+    K->sym1 = malloc(P1 * sizeof *K->sym1);
+    K->referr = malloc(P1 * sizeof *K->referr);
     K->lv = malloc((c->nleaf ? c->nleaf : 1) * sizeof *K->lv);
     size_t nk = K->t.nkink * K->nall;
     K->kbase = malloc(nk ? nk : 1);
     K->kcur = malloc(nk ? nk : 1);
     K->dep = malloc(K->t.nins ? K->t.nins : 1);
     K->dep_of = K->dirty = -1;
-    if (!K->dep || !K->udata || !K->uq || !K->pd || !K->grad || !K->bound || !K->pq || !K->pw || !K->sym || !K->lv || !K->kbase ||
+    if (!K->dep || !K->udata || !K->uq || !K->pd || !K->grad || !K->bound || !K->pq || !K->pw || !K->sym || !K->sym1 || !K->referr || !K->lv || !K->kbase ||
         !K->kcur) {
         free(K->uq);
         K->uq = NULL;
@@ -671,7 +707,8 @@ static gp_status checker_init(checker *K, gp_case *cs, mpfr_prec_t prec, uint64_
     for (size_t i = 0; i < K->P; i++) {
         mpfr_init2(K->pq[i], DATA_PREC);
         mpfr_init2(K->pw[i], prec);
-        mpfr_init2(K->sym[i], prec);
+        mpfr_init2(K->sym[i], prec + 64);
+        mpfr_init2(K->sym1[i], prec);
     }
     for (size_t i = 0; i < c->nleaf; i++)
         mpfr_init2(K->lv[i], DATA_PREC);
@@ -934,9 +971,10 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
         buf_putc(o, '\n');
     }
     /* how the verdict was reached */
-    buf_printf(o, "reference: the symbolic derivative in MPFR at %lu bits; finite differences: central, Richardson, "
+    buf_printf(o, "reference: the symbolic derivative in MPFR at %lu bits (checked at +64); finite differences: central, Richardson, "
                   "within their own error bound (up to %lu bits); backprop: within %.2f × its running error bound\n",
-               (unsigned long)R->prec, (unsigned long)(R->fd_max_prec ? R->fd_max_prec : R->prec), CHECK_SLACK);
+               (unsigned long)(R->ref_max_prec ? R->ref_max_prec - 64 : R->prec),
+               (unsigned long)(R->fd_max_prec ? R->fd_max_prec : R->prec), CHECK_SLACK);
     buf_printf(o, "%zu sample%s per point", R->nsamples, R->nsamples == 1 ? "" : "s");
     if (R->at_points)
         buf_printf(o, "; %u point%s from `at` lines", R->at_points, R->at_points == 1 ? "" : "s");
@@ -1025,9 +1063,10 @@ static void write_json(buf *o, const gp_case *cs, const check_report *R, const c
         buf_json_str(o, R->at_reason);
     else
         buf_puts(o, "null");
-    buf_printf(o, "}, \"at_points\": %u, \"at_skipped\": %u, \"fd_evaluations\": %lu, \"fd_max_precision_bits\": %lu, "
+    buf_printf(o, "}, \"at_points\": %u, \"at_skipped\": %u, \"fd_evaluations\": %lu, \"fd_max_precision_bits\": %lu, \"reference_max_precision_bits\": %lu, "
                   "\"backprop_slack\": %.2f",
-               R->at_points, R->skipped_at, R->fd_evals, (unsigned long)R->fd_max_prec, CHECK_SLACK);
+               R->at_points, R->skipped_at, R->fd_evals, (unsigned long)R->fd_max_prec, (unsigned long)R->ref_max_prec,
+               CHECK_SLACK);
 }
 
 gp_status gp_check_render(gp_case *cs, const gp_check_opts *opts, char **out, gp_check_summary *sum)
@@ -1607,10 +1646,11 @@ static gp_status vjudge_point(verifier *V, checker *K, check_report *R, const vp
     memcpy(K->pd, p->params, V->P * sizeof *K->pd);
     size_t P = V->P;
     mpfr_t *sum = malloc((P ? P : 1) * sizeof *sum);
-    double *bsum = calloc(P ? P : 1, sizeof *bsum);
-    if (!sum || !bsum) {
+    double *bsum = calloc(P ? P : 1, sizeof *bsum), *rsum = calloc(P ? P : 1, sizeof *rsum);
+    if (!sum || !bsum || !rsum) {
         free(sum);
         free(bsum);
+        free(rsum);
         return GP_ENOMEM;
     }
     for (size_t i = 0; i < P; i++)
@@ -1633,6 +1673,7 @@ static gp_status vjudge_point(verifier *V, checker *K, check_report *R, const vp
         for (size_t i = 0; i < P; i++) {
             mpfr_add(sum[i], sum[i], K->sym[i], MPFR_RNDN);
             bsum[i] += K->bound[i];
+            rsum[i] += K->referr[i];
         }
     }
     for (size_t j = 0; j < p->ngrad && st == GP_OK; j++) {
@@ -1654,7 +1695,7 @@ static gp_status vjudge_point(verifier *V, checker *K, check_report *R, const vp
         mpfr_sub(d, d, sum[g->param], MPFR_RNDN);
         double err = fabs(mpfr_get_d(d, MPFR_RNDU));
         mpfr_clear(d);
-        double allow = VERIFY_SLACK * bsum[g->param] + u + fabs(r) * ldexp(1.0, -(int)K->prec + 8);
+        double allow = VERIFY_SLACK * bsum[g->param] + u + rsum[g->param];
         x->ok = err <= allow;
         x->ulp_err = err / u;
         x->ulp_bound = allow / u;
@@ -1663,6 +1704,7 @@ static gp_status vjudge_point(verifier *V, checker *K, check_report *R, const vp
         mpfr_clear(sum[i]);
     free(sum);
     free(bsum);
+    free(rsum);
     return st;
 }
 

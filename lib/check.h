@@ -58,6 +58,7 @@ typedef struct check_report {
     int own_data;             /* the case has no data: random samples */
     int per_sample;           /* the loss is per sample: each sample is checked */
     mpfr_prec_t prec, fd_max_prec;
+    mpfr_prec_t ref_max_prec; /* the reference's highest precision (Ziv's loop) */
     unsigned long fd_evals;
     size_t nbad;
     double worst_ulp;         /* the largest backprop error in ulps */

@@ -27,6 +27,8 @@
  * a carries e >= |computed - exact| to first order, where "exact" is the
  * same instruction evaluated exactly on the same doubles for params and
  * data.  With U = 2^-53 the unit roundoff of round-to-nearest:
+ *   - every rounding: U|x| + ETA, ETA = 2^-1074 for an underflow (the standard
+ *     model with gradual underflow), below as U|x| for short;
  *   - a rounded constant: e = U|c|; params and data: e = 0;
  *   - s = a + b:  e_s = e_a + e_b + U|s|;   p = a*b:  e_p = |b|e_a + |a|e_b + U|p|;
  *   - v = f(x):   e_v = |f'(x)| e_x + c_f U|v|, c_f = ULPS_LIBM for libm
@@ -62,6 +64,9 @@
 #include "eval_mpfr.h"
 
 #define U 0x1p-53              /* unit roundoff of double, round to nearest */
+#define ETA 0x1p-1074          /* absolute error of a rounding below the normal range */
+/* the error of one rounding of x: fl(x) = x(1 + d) + e, |d| <= U, |e| <= ETA */
+#define RU(x) (U * fabs(x) + ETA)
 #define ULPS_LIBM 8.0          /* in units of U: 4 ulps */
 #define ULPS_COMPOSITE 16.0    /* sigmoid, softplus */
 #define LANES 8                /* independent accumulators of a sample sum */
@@ -424,12 +429,12 @@ static double dfn_err(gp_fn fn, double x, double v, double d, double ex, double 
     double ad = fabs(d);
     switch (fn) {
     case GP_FN_EXP: return ev;
-    case GP_FN_LOG: return ex / (x * x) + U * ad;
-    case GP_FN_TANH: return 2 * fabs(v) * ev + U * v * v + U * ad;
-    case GP_FN_SIGMOID: return fabs(1 - 2 * v) * ev + U * fabs(1 - v) * fabs(v) + U * ad;
-    case GP_FN_SOFTPLUS: return fabs(d * (1 - d)) * ex + ULPS_COMPOSITE * U * ad;
-    case GP_FN_SIN: return fabs(sin(x)) * ex + ULPS_LIBM * U * ad;
-    case GP_FN_COS: return fabs(cos(x)) * ex + ULPS_LIBM * U * ad;
+    case GP_FN_LOG: return ex / (x * x) + RU(ad);
+    case GP_FN_TANH: return 2 * fabs(v) * ev + RU(v * v) + RU(ad);
+    case GP_FN_SIGMOID: return fabs(1 - 2 * v) * ev + RU(1 - v) * fabs(v) + RU(ad);
+    case GP_FN_SOFTPLUS: return fabs(d * (1 - d)) * ex + ULPS_COMPOSITE * RU(ad);
+    case GP_FN_SIN: return fabs(sin(x)) * ex + ULPS_LIBM * RU(ad);
+    case GP_FN_COS: return fabs(cos(x)) * ex + ULPS_LIBM * RU(ad);
     default: return 0;
     }
 }
@@ -510,16 +515,16 @@ static double lanesum(const double *x, size_t n, const double *ex, double *e)
     for (; s + LANES <= n; s += LANES)
         for (int l = 0; l < LANES; l++) {
             acc[l] += x[s + l];
-            ea[l] += ex[s + l] + U * fabs(acc[l]);
+            ea[l] += ex[s + l] + RU(acc[l]);
         }
     for (; s < n; s++) {
         acc[0] += x[s];
-        ea[0] += ex[s] + U * fabs(acc[0]);
+        ea[0] += ex[s] + RU(acc[0]);
     }
     double r = acc[0], er = ea[0];
     for (int l = 1; l < LANES; l++) {
         r += acc[l];
-        er += ea[l] + U * fabs(r);
+        er += ea[l] + RU(r);
     }
     *e = er;
     return r;
@@ -546,17 +551,17 @@ static double lanedot(const double *x, const double *y, size_t n, const double *
         for (int l = 0; l < LANES; l++) {
             double p = x[s + l] * y[s + l];
             acc[l] += p;
-            ea[l] += fabs(y[s + l]) * ex[s + l] + fabs(x[s + l]) * ey[s + l] + U * fabs(p) + U * fabs(acc[l]);
+            ea[l] += fabs(y[s + l]) * ex[s + l] + fabs(x[s + l]) * ey[s + l] + RU(p) + RU(acc[l]);
         }
     for (; s < n; s++) {
         double p = x[s] * y[s];
         acc[0] += p;
-        ea[0] += fabs(y[s]) * ex[s] + fabs(x[s]) * ey[s] + U * fabs(p) + U * fabs(acc[0]);
+        ea[0] += fabs(y[s]) * ex[s] + fabs(x[s]) * ey[s] + RU(p) + RU(acc[0]);
     }
     double r = acc[0], er = ea[0];
     for (int l = 1; l < LANES; l++) {
         r += acc[l];
-        er += ea[l] + U * fabs(r);
+        er += ea[l] + RU(r);
     }
     *e = er;
     return r;
@@ -605,7 +610,7 @@ static void add_to(const tape_dbl *w, size_t len, double *d, double *de, uint32_
     for (size_t s = 0; s < len; s++) {
         size_t i = full ? s : 0;
         d[s] += x[i];
-        de[s] += ex[i] + U * fabs(d[s]);
+        de[s] += ex[i] + RU(d[s]);
     }
 }
 
@@ -627,7 +632,7 @@ static void mul_to(const tape_dbl *w, size_t len, double *d, double *de, uint32_
     for (size_t s = 0; s < len; s++) {
         size_t i = full ? s : 0;
         double p = d[s] * x[i];
-        de[s] = fabs(x[i]) * de[s] + fabs(d[s]) * ex[i] + U * fabs(p);
+        de[s] = fabs(x[i]) * de[s] + fabs(d[s]) * ex[i] + RU(p);
         d[s] = p;
     }
 }
@@ -647,7 +652,7 @@ static void axpy_to(const tape_dbl *w, size_t len, double *d, double *de, uint32
     for (size_t s = 0; s < len; s++) {
         double p = c * x[s];
         d[s] += p;
-        de[s] += ec * fabs(x[s]) + fabs(c) * ex[s] + U * fabs(p) + U * fabs(d[s]);
+        de[s] += ec * fabs(x[s]) + fabs(c) * ex[s] + RU(p) + RU(d[s]);
     }
 }
 
@@ -664,11 +669,11 @@ static void fwd_pow(tape_dbl *w, size_t k, size_t len, double *d, double *de)
         return;
     const double *ex = E(w, in->arg[0]);
     /* the exponent's own rounding: |q - fl(q)| <= U|q| */
-    double eq = t->cexact[k] ? 0 : U * fabs(q);
+    double eq = t->cexact[k] ? 0 : RU(q);
     double c = sq || q == 0.5 || q == -1 ? 1 : ULPS_LIBM;
     for (size_t s = 0; s < len; s++) {
         double v = d[s];
-        double e = c * U * fabs(v);
+        double e = c * RU(v);
         if (ex[s] != 0)
             e += fabs(q * pow(x[s], q - 1)) * ex[s];
         if (eq != 0 && x[s] > 0)
@@ -705,7 +710,7 @@ static void fwd_fn(tape_dbl *w, size_t k, size_t len, double *d, double *de)
     const double *ex = E(w, in->arg[0]);
     double c = fn_ulps(fn);
     for (size_t s = 0; s < len; s++) {
-        de[s] = fabs(dfn_d(fn, x[s], d[s])) * ex[s] + c * U * fabs(d[s]);
+        de[s] = fabs(dfn_d(fn, x[s], d[s])) * ex[s] + c * RU(d[s]);
         if (is_kink(fn) && fabs(x[s]) <= ex[s] && ex[s] > 0)
             w->doubt++;
     }
@@ -725,7 +730,7 @@ void tape_dbl_forward(tape_dbl *w, const double *params, const double *data)
         case TP_NUM:
             d[0] = t->cval[k];
             if (de)
-                de[0] = t->cexact[k] ? 0 : U * fabs(d[0]);
+                de[0] = t->cexact[k] ? 0 : RU(d[0]);
             break;
         case TP_PARAM:
             d[0] = params[in->aux];
@@ -757,7 +762,7 @@ void tape_dbl_forward(tape_dbl *w, const double *params, const double *data)
                 double ec = E(w, in->arg[0])[0];
                 const double *ex = E(w, in->arg[1]);
                 for (size_t s = 0; s < len; s++)
-                    de[s] = ec * fabs(x[s]) + fabs(c) * ex[s] + U * fabs(d[s]);
+                    de[s] = ec * fabs(x[s]) + fabs(c) * ex[s] + RU(d[s]);
             }
             for (uint32_t j = 1; j < in->aux; j++)
                 axpy_to(w, len, d, de, in->arg[2 * j], in->arg[2 * j + 1]);
@@ -779,11 +784,11 @@ void tape_dbl_forward(tape_dbl *w, const double *params, const double *data)
                 d[0] = lanesum(V(w, a), ns, de ? E(w, a) : NULL, de ? &e : NULL);
             } else { /* a static argument: ns copies of it */
                 d[0] = V(w, a)[0] * (double)ns;
-                e = de ? E(w, a)[0] * (double)ns + U * fabs(d[0]) : 0;
+                e = de ? E(w, a)[0] * (double)ns + RU(d[0]) : 0;
             }
             if (in->op == TP_MEAN) {
                 d[0] /= (double)ns;
-                e = e / (double)ns + U * fabs(d[0]);
+                e = e / (double)ns + RU(d[0]);
             }
             if (de)
                 de[0] = e;
@@ -827,12 +832,12 @@ static void give(tape_dbl *w, uint32_t a, size_t len, const double *g, const dou
     if (full) {
         for (size_t s = 0; s < len; s++) {
             aa[s] += g[s];
-            ae[s] += ge[s] + U * fabs(aa[s]);
+            ae[s] += ge[s] + RU(aa[s]);
         }
     } else {
         double e, sum = lanesum(g, len, ge, &e);
         aa[0] += sum;
-        ae[0] += e + U * fabs(aa[0]);
+        ae[0] += e + RU(aa[0]);
     }
 }
 
@@ -855,7 +860,7 @@ static void scale_adj(const tape_dbl *w, size_t k, size_t len, double *d, double
             continue;
         }
         double p = d[s] * ak[s];
-        ed[s] = aek[s] * fabs(d[s]) + fabs(ak[s]) * ed[s] + U * fabs(p);
+        ed[s] = aek[s] * fabs(d[s]) + fabs(ak[s]) * ed[s] + RU(p);
         d[s] = p;
     }
 }
@@ -892,7 +897,7 @@ static void rev_lin(tape_dbl *w, size_t k, size_t len)
             } else {
                 double e, v = lanedot(x, ak, len, E(w, xs), aek, &e);
                 ac[0] += v;
-                AE(w, cs)[0] += e + U * fabs(ac[0]);
+                AE(w, cs)[0] += e + RU(ac[0]);
             }
         }
         if (w->t->ins[xs].active) {
@@ -908,7 +913,7 @@ static void rev_lin(tape_dbl *w, size_t k, size_t len)
                 for (size_t s = 0; s < len; s++) {
                     double p = c * ak[s];
                     ax[s] += p;
-                    aex[s] += fabs(c) * aek[s] + ec * fabs(ak[s]) + U * fabs(p) + U * fabs(ax[s]);
+                    aex[s] += fabs(c) * aek[s] + ec * fabs(ak[s]) + RU(p) + RU(ax[s]);
                 }
             }
         }
@@ -930,11 +935,11 @@ static void rev_pow(tape_dbl *w, size_t k, size_t len)
     if (w->bounded) {
         const double *ex = E(w, a);
         for (size_t s = 0; s < len; s++) {
-            double e = (q == 2 ? 1 : q == -1 ? 2 : ULPS_LIBM + 1) * U * fabs(d[s]);
+            double e = (q == 2 ? 1 : q == -1 ? 2 : ULPS_LIBM + 1) * RU(d[s]);
             if (ex[s] != 0)
                 e += fabs(q * (q - 1) * pow(x[s], q - 2)) * ex[s];
             if (!t->cexact[k] && x[s] > 0)
-                e += fabs(d[s] * log(x[s])) * U * fabs(q) + fabs(pow(x[s], q - 1)) * U * fabs(q);
+                e += fabs(d[s] * log(x[s])) * RU(q) + fabs(pow(x[s], q - 1)) * RU(q);
             ed[s] = e;
         }
     }
@@ -1031,11 +1036,11 @@ void tape_dbl_reverse(tape_dbl *w, size_t r, double *grad, double *bound)
             double g = ak[0], eg = aek ? aek[0] : 0;
             if (in->op == TP_MEAN) {
                 g /= (double)ns;
-                eg = eg / (double)ns + U * fabs(g);
+                eg = eg / (double)ns + RU(g);
             }
             if (alen == 1) { /* a static argument: ns copies */
                 g *= (double)ns;
-                eg = eg * (double)ns + U * fabs(g);
+                eg = eg * (double)ns + RU(g);
             }
             for (size_t s = 0; s < alen; s++) {
                 w->g[s] = g;
@@ -1151,8 +1156,12 @@ static const char *mpfr_step(tape_mpfr *w, size_t k, size_t s, const mpfr_t *par
         return eval_mpfr_pow(r, MV(w, in->arg[0], s), t->c->num[in->aux], w->prec);
     case TP_FN: {
         mpfr_srcptr x = MV(w, in->arg[0], s);
-        if (kink && is_kink((gp_fn)in->fn))
-            kink[(size_t)in->aux * w->ns + s] = (signed char)mpfr_sgn(x);
+        if (kink && is_kink((gp_fn)in->fn)) {
+            /* a kink of params alone is one value: its sign holds for every sample */
+            size_t from = in->level == GP_LV_SAMPLE ? s : 0, to = in->level == GP_LV_SAMPLE ? s + 1 : w->ns;
+            for (size_t i = from; i < to; i++)
+                kink[(size_t)in->aux * w->ns + i] = (signed char)mpfr_sgn(x);
+        }
         return eval_mpfr_fn(r, (gp_fn)in->fn, x, w->w1, w->w2);
     }
     case TP_MEAN:
