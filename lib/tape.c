@@ -27,8 +27,9 @@
  * a carries e >= |computed - exact| to first order, where "exact" is the
  * same instruction evaluated exactly on the same doubles for params and
  * data.  With U = 2^-53 the unit roundoff of round-to-nearest:
- *   - every rounding: U|x| + ETA, ETA = 2^-1074 for an underflow (the standard
- *     model with gradual underflow), below as U|x| for short;
+ *   - a rounding that gave x: U|x|, plus ETA = 2^-1074 when x is below the
+ *     normal range (the standard model with gradual underflow; sums, and
+ *     products with a zero factor, are exact there); below as U|x| for short;
  *   - a rounded constant: e = U|c|; params and data: e = 0;
  *   - s = a + b:  e_s = e_a + e_b + U|s|;   p = a*b:  e_p = |b|e_a + |a|e_b + U|p|;
  *   - v = f(x):   e_v = |f'(x)| e_x + c_f U|v|, c_f = ULPS_LIBM for libm
@@ -57,6 +58,7 @@
  */
 #include "tape.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +67,13 @@
 
 #define U 0x1p-53              /* unit roundoff of double, round to nearest */
 #define ETA 0x1p-1074          /* absolute error of a rounding below the normal range */
-/* the error of one rounding of x: fl(x) = x(1 + d) + e, |d| <= U, |e| <= ETA */
-#define RU(x) (U * fabs(x) + ETA)
+/* The error of one rounding that gave x: fl(x) = x(1 + d) + e, |d| <= U, and
+   |e| <= ETA only for a result below the normal range (underflow).  Sums
+   below it are exact (gradual underflow): RS.  A product with an exactly
+   zero factor is exact: RP. */
+#define RU(x) (U * fabs(x) + (fabs(x) < DBL_MIN ? ETA : 0))
+#define RS(x) (U * fabs(x))
+#define RP(p, a, b) ((a) == 0 || (b) == 0 ? 0 : RU(p))
 #define ULPS_LIBM 8.0          /* in units of U: 4 ulps */
 #define ULPS_COMPOSITE 16.0    /* sigmoid, softplus */
 #define LANES 8                /* independent accumulators of a sample sum */
@@ -515,16 +522,16 @@ static double lanesum(const double *x, size_t n, const double *ex, double *e)
     for (; s + LANES <= n; s += LANES)
         for (int l = 0; l < LANES; l++) {
             acc[l] += x[s + l];
-            ea[l] += ex[s + l] + RU(acc[l]);
+            ea[l] += ex[s + l] + RS(acc[l]);
         }
     for (; s < n; s++) {
         acc[0] += x[s];
-        ea[0] += ex[s] + RU(acc[0]);
+        ea[0] += ex[s] + RS(acc[0]);
     }
     double r = acc[0], er = ea[0];
     for (int l = 1; l < LANES; l++) {
         r += acc[l];
-        er += ea[l] + RU(r);
+        er += ea[l] + RS(r);
     }
     *e = er;
     return r;
@@ -551,17 +558,17 @@ static double lanedot(const double *x, const double *y, size_t n, const double *
         for (int l = 0; l < LANES; l++) {
             double p = x[s + l] * y[s + l];
             acc[l] += p;
-            ea[l] += fabs(y[s + l]) * ex[s + l] + fabs(x[s + l]) * ey[s + l] + RU(p) + RU(acc[l]);
+            ea[l] += fabs(y[s + l]) * ex[s + l] + fabs(x[s + l]) * ey[s + l] + RP(p, x[s + l], y[s + l]) + RS(acc[l]);
         }
     for (; s < n; s++) {
         double p = x[s] * y[s];
         acc[0] += p;
-        ea[0] += fabs(y[s]) * ex[s] + fabs(x[s]) * ey[s] + RU(p) + RU(acc[0]);
+        ea[0] += fabs(y[s]) * ex[s] + fabs(x[s]) * ey[s] + RP(p, x[s], y[s]) + RS(acc[0]);
     }
     double r = acc[0], er = ea[0];
     for (int l = 1; l < LANES; l++) {
         r += acc[l];
-        er += ea[l] + RU(r);
+        er += ea[l] + RS(r);
     }
     *e = er;
     return r;
@@ -610,7 +617,7 @@ static void add_to(const tape_dbl *w, size_t len, double *d, double *de, uint32_
     for (size_t s = 0; s < len; s++) {
         size_t i = full ? s : 0;
         d[s] += x[i];
-        de[s] += ex[i] + RU(d[s]);
+        de[s] += ex[i] + RS(d[s]);
     }
 }
 
@@ -632,7 +639,7 @@ static void mul_to(const tape_dbl *w, size_t len, double *d, double *de, uint32_
     for (size_t s = 0; s < len; s++) {
         size_t i = full ? s : 0;
         double p = d[s] * x[i];
-        de[s] = fabs(x[i]) * de[s] + fabs(d[s]) * ex[i] + RU(p);
+        de[s] = fabs(x[i]) * de[s] + fabs(d[s]) * ex[i] + RP(p, d[s], x[i]);
         d[s] = p;
     }
 }
@@ -652,7 +659,7 @@ static void axpy_to(const tape_dbl *w, size_t len, double *d, double *de, uint32
     for (size_t s = 0; s < len; s++) {
         double p = c * x[s];
         d[s] += p;
-        de[s] += ec * fabs(x[s]) + fabs(c) * ex[s] + RU(p) + RU(d[s]);
+        de[s] += ec * fabs(x[s]) + fabs(c) * ex[s] + RP(p, c, x[s]) + RS(d[s]);
     }
 }
 
@@ -762,7 +769,7 @@ void tape_dbl_forward(tape_dbl *w, const double *params, const double *data)
                 double ec = E(w, in->arg[0])[0];
                 const double *ex = E(w, in->arg[1]);
                 for (size_t s = 0; s < len; s++)
-                    de[s] = ec * fabs(x[s]) + fabs(c) * ex[s] + RU(d[s]);
+                    de[s] = ec * fabs(x[s]) + fabs(c) * ex[s] + RP(d[s], c, x[s]);
             }
             for (uint32_t j = 1; j < in->aux; j++)
                 axpy_to(w, len, d, de, in->arg[2 * j], in->arg[2 * j + 1]);
@@ -832,12 +839,12 @@ static void give(tape_dbl *w, uint32_t a, size_t len, const double *g, const dou
     if (full) {
         for (size_t s = 0; s < len; s++) {
             aa[s] += g[s];
-            ae[s] += ge[s] + RU(aa[s]);
+            ae[s] += ge[s] + RS(aa[s]);
         }
     } else {
         double e, sum = lanesum(g, len, ge, &e);
         aa[0] += sum;
-        ae[0] += e + RU(aa[0]);
+        ae[0] += e + RS(aa[0]);
     }
 }
 
@@ -860,7 +867,7 @@ static void scale_adj(const tape_dbl *w, size_t k, size_t len, double *d, double
             continue;
         }
         double p = d[s] * ak[s];
-        ed[s] = aek[s] * fabs(d[s]) + fabs(ak[s]) * ed[s] + RU(p);
+        ed[s] = aek[s] * fabs(d[s]) + fabs(ak[s]) * ed[s] + RP(p, d[s], ak[s]);
         d[s] = p;
     }
 }
@@ -897,7 +904,7 @@ static void rev_lin(tape_dbl *w, size_t k, size_t len)
             } else {
                 double e, v = lanedot(x, ak, len, E(w, xs), aek, &e);
                 ac[0] += v;
-                AE(w, cs)[0] += e + RU(ac[0]);
+                AE(w, cs)[0] += e + RS(ac[0]);
             }
         }
         if (w->t->ins[xs].active) {
@@ -913,7 +920,7 @@ static void rev_lin(tape_dbl *w, size_t k, size_t len)
                 for (size_t s = 0; s < len; s++) {
                     double p = c * ak[s];
                     ax[s] += p;
-                    aex[s] += fabs(c) * aek[s] + ec * fabs(ak[s]) + RU(p) + RU(ax[s]);
+                    aex[s] += fabs(c) * aek[s] + ec * fabs(ak[s]) + RP(p, c, ak[s]) + RS(ax[s]);
                 }
             }
         }
