@@ -79,7 +79,7 @@ void tape_free(tape *t);
  * A workspace for a batch of ns samples.  Per-sample slots hold ns doubles,
  * static and dataset-level slots one.  With `bounded`, every forward value
  * and every adjoint also carries a first-order bound on its rounding error
- * (running error analysis, see tape.c), at about three times the cost.
+ * (running error analysis, see tape.c), at three to five times the cost.
  */
 typedef struct tape_dbl {
     const tape *t;
