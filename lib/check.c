@@ -54,30 +54,20 @@
 #include "json.h"
 #include "print.h"
 #include "render.h"
+#include "rng.h"
 #include "tape.h"
 
 #define DATA_PREC 53          /* doubles are exact at 53 bits */
 #define REDRAW_CAP 8          /* at most REDRAW_CAP * K draws */
 #define FD_MAX_PREC 4096
 
-/* ---- random numbers (splitmix64) ---- */
-
-static uint64_t rnd_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [0, 1) with 53 bits */
-static double rnd_unit(uint64_t *s) { return (double)(rnd_next(s) >> 11) * 0x1p-53; }
+/* ---- random numbers ---- */
 
 /* a param: magnitude in [0.1, 1.5), either sign */
 static double rnd_param(uint64_t *s)
 {
-    double m = 0.1 + 1.4 * rnd_unit(s);
-    return rnd_next(s) & 1 ? -m : m;
+    double m = 0.1 + 1.4 * rng_unit(s);
+    return rng_next(s) & 1 ? -m : m;
 }
 
 /* ---- the checker ---- */
@@ -522,7 +512,7 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
         }
         for (unsigned d = 0; d < nd && u == U_OK; d++) {
             for (size_t i = 0; i < K->P; i++)
-                v[i] = 2 * rnd_unit(&K->rng) - 1;
+                v[i] = 2 * rng_unit(&K->rng) - 1;
             /* v.sym in MPFR; v.bp exactly (from doubles) with the bound sum |v_i| B_i */
             mpfr_set_zero(s, 1);
             mpfr_set_zero(a, 1);
@@ -590,7 +580,7 @@ static gp_status setup_data(checker *K, check_report *R)
                 mpfr_set_q(d, cs->dval[s * cs->ncols + j], MPFR_RNDN);
                 v = mpfr_get_d(d, MPFR_RNDN);
             } else {
-                v = (2 * rnd_unit(&K->rng) - 1) * (target ? 3 : 2);
+                v = (2 * rng_unit(&K->rng) - 1) * (target ? 3 : 2);
             }
             K->data[j * K->nall + s] = v;
         }

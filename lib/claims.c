@@ -52,24 +52,17 @@
 #include "eval_mpfr.h"
 #include "print.h"
 #include "render.h"
+#include "rng.h"
 #include "simplify.h"
 
 #define CX_TRIES 400     /* points tried for a readable counterexample */
 #define REDRAW_CAP 8     /* numeric: at most REDRAW_CAP * K draws in all */
 #define POW_CAP 4096     /* exact evaluation: larger integer powers are refused */
 
-/* ---- random numbers (splitmix64: fixed, portable, seedable) ---- */
-
-static uint64_t rnd_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
+/* ---- random numbers ---- */
 
 /* uniform in lo..hi */
-static long rnd_int(uint64_t *s, long lo, long hi) { return lo + (long)(rnd_next(s) % (uint64_t)(hi - lo + 1)); }
+static long rnd_int(uint64_t *s, long lo, long hi) { return lo + (long)(rng_next(s) % (uint64_t)(hi - lo + 1)); }
 
 /* ---- the judge ---- */
 
@@ -167,7 +160,7 @@ static void simple_q(mpq_t q, uint64_t *s, int tier, int target)
 static void random_param(mpq_t q, uint64_t *s)
 {
     long d = rnd_int(s, 1, 9), n = rnd_int(s, 1, 3 * d);
-    if (rnd_next(s) & 1)
+    if (rng_next(s) & 1)
         n = -n;
     mpq_set_si(q, n, (unsigned long)d);
     mpq_canonicalize(q);
@@ -1105,7 +1098,7 @@ static gp_status judge_one(judge *J, size_t i, claim_result *res)
     /* each claim its own stream: verdicts do not depend on the other claims */
     J->rng = 0x6772616470726f6fu ^ J->seed ^ (uint64_t)(i + 1) * 0x9e3779b97f4a7c15u;
     for (int k = 0; k < 4; k++)
-        rnd_next(&J->rng);
+        rng_next(&J->rng);
     int rational = !((c->node[cl->lhs].flags | c->node[cl->rhs].flags) & GP_NF_NONRAT);
     if (rational) {
         ctx_mark m = mark_ctx(c);
