@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctx.h"
+
 /* ---- arena -------------------------------------------------------------- */
 
 struct json_chunk {
@@ -77,25 +79,6 @@ static void *alloc_array(json_doc *d, size_t n, size_t sz)
     if (n > SIZE_MAX / 4 / sz)
         return NULL;
     return alloc(d, n * sz, _Alignof(json));
-}
-
-/* Grow a scratch array *pp of element size sz to hold `need` elements. */
-static int grow(void **pp, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 1;
-    size_t n = *cap ? *cap : 16;
-    while (n < need) {
-        if (n > SIZE_MAX / 2 / sz)
-            return 0;
-        n *= 2;
-    }
-    void *p = realloc(*pp, n * sz);
-    if (!p)
-        return 0;
-    *pp = p;
-    *cap = n;
-    return 1;
 }
 
 /* ---- parser state ------------------------------------------------------- */
@@ -293,7 +276,7 @@ static long hex4(const parser *P, size_t at)
 
 static int put(parser *P, const void *bytes, size_t k)
 {
-    if (!grow((void **)&P->sb, &P->capsb, P->nsb + k + 1, 1))
+    if (!ctx_grow((void **)&P->sb, &P->capsb, P->nsb + k + 1, 1))
         return 0;
     memcpy(P->sb + P->nsb, bytes, k);
     P->nsb += k;
@@ -568,7 +551,7 @@ static int add_key(parser *P, const char *k, size_t len, size_t off)
     }
     P->tab[j] = (seen){k, len, off, serial, h};
     P->ntab++;
-    if (!grow((void **)&P->mem, &P->capmem, P->nmem + 1, sizeof *P->mem))
+    if (!ctx_grow((void **)&P->mem, &P->capmem, P->nmem + 1, sizeof *P->mem))
         return nomem(P);
     P->mem[P->nmem++] = (member){k, off, h};
     return 0;
@@ -735,7 +718,7 @@ have_value:
         *P->d->root = v;
         return 0;
     }
-    if (!grow((void **)&P->val, &P->capval, P->nval + 1, sizeof *P->val))
+    if (!ctx_grow((void **)&P->val, &P->capval, P->nval + 1, sizeof *P->val))
         return nomem(P);
     P->val[P->nval++] = v;
     ws(P);

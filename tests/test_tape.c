@@ -78,6 +78,7 @@
 #include "print.h"
 #include "simplify.h"
 #include "tape.h"
+#include "rng.h"
 
 #ifndef SEED
 #define SEED 0x7a9e5eedu
@@ -118,13 +119,7 @@ typedef struct rng {
     uint64_t s;
 } rng;
 
-static uint64_t rnext(rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t rnext(rng *r) { return rng_next(&r->s); }
 
 static unsigned below(rng *r, unsigned n) { return (unsigned)(rnext(r) % n); }
 static int chance(rng *r, unsigned pct) { return below(r, 100) < pct; }
