@@ -1358,3 +1358,129 @@ gp_status tape_q_forward(mpq_t *out, const tape *t, size_t ns, const mpq_t *para
     free(off);
     return GP_OK;
 }
+
+/* ---- modulo a prime ---- */
+
+gp_status tape_nmod_init(tape_nmod *w, const tape *t, size_t ns, mp_limb_t p)
+{
+    memset(w, 0, sizeof *w);
+    if (!t->rational)
+        return GP_EINTERNAL;
+    w->t = t;
+    w->ns = ns;
+    nmod_init(&w->mod, p);
+    size_t n = t->nins ? t->nins : 1, total = 0;
+    w->off = malloc(n * sizeof *w->off);
+    w->cnum = calloc(n, sizeof *w->cnum);
+    if (!w->off || !w->cnum) {
+        tape_nmod_free(w);
+        return GP_ENOMEM;
+    }
+    for (size_t k = 0; k < t->nins; k++) {
+        w->off[k] = total;
+        total += t->ins[k].level == GP_LV_SAMPLE ? ns : 1;
+    }
+    w->v = malloc((total ? total : 1) * sizeof *w->v);
+    if (!w->v) {
+        tape_nmod_free(w);
+        return GP_ENOMEM;
+    }
+    for (size_t k = 0; k < t->nins; k++) {
+        if (t->ins[k].op != TP_NUM)
+            continue;
+        mpq_srcptr q = t->c->num[t->ins[k].aux];
+        mp_limb_t d = mpz_fdiv_ui(mpq_denref(q), p);
+        if (d == 0) {
+            tape_nmod_free(w);
+            return GP_EINPUT;
+        }
+        w->cnum[k] = nmod_mul(mpz_fdiv_ui(mpq_numref(q), p), n_invmod(d, p), w->mod);
+    }
+    return GP_OK;
+}
+
+void tape_nmod_free(tape_nmod *w)
+{
+    free(w->off);
+    free(w->cnum);
+    free(w->v);
+    memset(w, 0, sizeof *w);
+}
+
+int tape_nmod_forward(tape_nmod *w, const mp_limb_t *params, const mp_limb_t *data)
+{
+    const tape *t = w->t;
+    size_t ns = w->ns;
+    nmod_t m = w->mod;
+#define NV(k, s) w->v[w->off[k] + (t->ins[k].level == GP_LV_SAMPLE ? (s) : 0)]
+    for (size_t k = 0; k < t->nins; k++) {
+        const tape_ins *in = &t->ins[k];
+        size_t len = in->level == GP_LV_SAMPLE ? ns : 1;
+        mp_limb_t *r = &w->v[w->off[k]];
+        switch ((tape_op)in->op) {
+        case TP_NUM: r[0] = w->cnum[k]; break;
+        case TP_PARAM: r[0] = params[in->aux]; break;
+        case TP_DATA:
+            for (size_t s = 0; s < len; s++)
+                r[s] = data[(size_t)in->aux * ns + s];
+            break;
+        case TP_ADD:
+        case TP_MUL:
+            for (size_t s = 0; s < len; s++) {
+                mp_limb_t a = NV(in->arg[0], s);
+                for (uint32_t j = 1; j < in->n; j++)
+                    a = in->op == TP_ADD ? nmod_add(a, NV(in->arg[j], s), m) : nmod_mul(a, NV(in->arg[j], s), m);
+                r[s] = a;
+            }
+            break;
+        case TP_LIN:
+            for (size_t s = 0; s < len; s++) {
+                mp_limb_t a = 0;
+                for (uint32_t j = 0; j < in->aux; j++)
+                    a = nmod_add(a, nmod_mul(NV(in->arg[2 * j], s), NV(in->arg[2 * j + 1], s), m), m);
+                for (uint32_t j = 2 * in->aux; j < in->n; j++)
+                    a = nmod_add(a, NV(in->arg[j], s), m);
+                r[s] = a;
+            }
+            break;
+        case TP_POW: {
+            mpq_srcptr e = t->c->num[in->aux];
+            /* b^e = b^(e mod (p-1)) for b != 0 (Fermat); 0^e = 0 for e > 0 */
+            mp_limb_t em = mpz_fdiv_ui(mpq_numref(e), m.n - 1);
+            int neg = mpz_sgn(mpq_numref(e)) < 0;
+            for (size_t s = 0; s < len; s++) {
+                mp_limb_t b = NV(in->arg[0], s);
+                if (b == 0) {
+                    if (neg)
+                        return 0;
+                    r[s] = mpz_sgn(mpq_numref(e)) == 0 ? 1 : 0;
+                } else {
+                    r[s] = nmod_pow_ui(b, em, m);
+                }
+            }
+            break;
+        }
+        case TP_FN: return 0; /* not reached: the tape is rational */
+        case TP_MEAN:
+        case TP_SUMS: {
+            mp_limb_t a = 0;
+            if (t->ins[in->arg[0]].level == GP_LV_SAMPLE) {
+                for (size_t i = 0; i < ns; i++)
+                    a = nmod_add(a, NV(in->arg[0], i), m);
+            } else {
+                a = nmod_mul(NV(in->arg[0], 0), ns % m.n, m);
+            }
+            if (in->op == TP_MEAN) {
+                mp_limb_t d = ns % m.n;
+                if (d == 0)
+                    return 0;
+                a = nmod_mul(a, n_invmod(d, m.n), m);
+            }
+            r[0] = a;
+            break;
+        }
+        }
+    }
+#undef NV
+    return 1;
+}

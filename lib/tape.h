@@ -1,8 +1,9 @@
 /*
  * tape.h -- the DAG compiled to a flat instruction tape, and the tape run
- * three ways: in double (forward and reverse sweeps, batched over the
+ * four ways: in double (forward and reverse sweeps, batched over the
  * samples, with an optional running error bound), in MPFR at any precision
- * (forward), and exactly in GMP rationals (forward, rational tapes only).
+ * (forward), exactly in GMP rationals, and modulo a word-sized prime
+ * (forward, rational tapes only).
  *
  * The tape is an independent route to the gradient: the reverse sweep uses
  * each instruction's local derivative rule, never the symbolic derivative
@@ -11,6 +12,8 @@
 #ifndef GP_TAPE_H
 #define GP_TAPE_H
 #include <mpfr.h>
+#include <nmod_vec.h>
+#include <ulong_extras.h>
 
 #include "dag.h"
 
@@ -162,4 +165,37 @@ mpfr_srcptr tape_mpfr_value(const tape_mpfr *w, size_t r, size_t s);
 #define TAPE_Q_POW_MAX 4096
 gp_status tape_q_forward(mpq_t *out, const tape *t, size_t ns, const mpq_t *params,
                          const mpq_t *data, long sample, int *ok);
+
+/* ---- modulo a prime ---- */
+
+/*
+ * A workspace for forward sweeps modulo a prime p < 2^63 over ns samples
+ * (t->rational required).  The symmetry analysis evaluates Jacobians here:
+ * exact arithmetic at word speed, where a rational point is a random
+ * residue and an identity that holds mod p for random residues holds over
+ * Q with probability at least 1 - degree/p.
+ */
+typedef struct tape_nmod {
+    const tape *t;
+    size_t ns;
+    nmod_t mod;
+    size_t *off;          /* [nins] offset of slot k in v */
+    mp_limb_t *v;         /* the values */
+    mp_limb_t *cnum;      /* [nins] TP_NUM: the constant mod p */
+} tape_nmod;
+
+/* GP_OK; GP_EINPUT when a constant's denominator is divisible by p (choose
+   another prime); GP_EINTERNAL when the tape is not rational; GP_ENOMEM. */
+gp_status tape_nmod_init(tape_nmod *w, const tape *t, size_t ns, mp_limb_t p);
+void tape_nmod_free(tape_nmod *w);
+/* Forward sweep: params[nparam] and data (column-major, data[j * ns + s])
+   as residues.  1 when every value is defined, 0 on a division by zero mod p
+   (or a mean over a multiple of p samples). */
+int tape_nmod_forward(tape_nmod *w, const mp_limb_t *params, const mp_limb_t *data);
+/* Root r (at sample s when it is per-sample). */
+static inline mp_limb_t tape_nmod_value(const tape_nmod *w, size_t r, size_t s)
+{
+    uint32_t k = w->t->root[r];
+    return w->v[w->off[k] + (w->t->ins[k].level == GP_LV_SAMPLE ? s : 0)];
+}
 #endif
