@@ -79,6 +79,132 @@ long render_find_param(gp_case *cs, const char *name)
     return (long)c->node[cs->elem[s->first + off].node].pay;
 }
 
+void render_md_text(buf *out, const char *s)
+{
+    for (; *s; s++) {
+        if (strchr("\\|*_`[]<>", *s))
+            buf_putc(out, '\\');
+        buf_putc(out, *s);
+    }
+}
+
+/* Unicode signs of the text renderers and their LaTeX math. */
+static const struct {
+    const char *u, *tex;
+} latex_signs[] = {
+    {"−", "-"}, {"·", "\\cdot"}, {"∂", "\\partial"}, {"≡", "\\equiv"}, {"≤", "\\le"}, {"≥", "\\ge"},
+    {"≈", "\\approx"}, {"≠", "\\ne"}, {"↦", "\\mapsto"}, {"→", "\\to"}, {"×", "\\times"}, {"±", "\\pm"},
+    {"′", "'"}, {"∑", "\\sum"}, {"√", "\\surd"}, {"∞", "\\infty"}, {"‖", "\\|"}, {"∇", "\\nabla"},
+    {"∈", "\\in"}, {"∘", "\\circ"}, {"ŷ", "\\hat{y}"}, {"α", "\\alpha"}, {"β", "\\beta"},
+    {"γ", "\\gamma"}, {"δ", "\\delta"}, {"ε", "\\epsilon"}, {"ζ", "\\zeta"}, {"η", "\\eta"},
+    {"θ", "\\theta"}, {"ι", "\\iota"}, {"κ", "\\kappa"}, {"λ", "\\lambda"}, {"μ", "\\mu"}, {"ν", "\\nu"},
+    {"ξ", "\\xi"}, {"π", "\\pi"}, {"ρ", "\\rho"}, {"σ", "\\sigma"}, {"τ", "\\tau"}, {"υ", "\\upsilon"},
+    {"φ", "\\phi"}, {"χ", "\\chi"}, {"ψ", "\\psi"}, {"ω", "\\omega"}, {"Γ", "\\Gamma"}, {"Δ", "\\Delta"},
+    {"Θ", "\\Theta"}, {"Λ", "\\Lambda"}, {"Σ", "\\Sigma"}, {"Φ", "\\Phi"}, {"Ψ", "\\Psi"}, {"Ω", "\\Omega"},
+};
+
+/* Length of a run of sub- or superscript digits at s (0 if none); their
+   ASCII digits go to out when it is not NULL. */
+static size_t script_run(const unsigned char *s, int super, buf *out)
+{
+    size_t n = 0;
+    for (;;) {
+        int d = -1;
+        if (!super && s[n] == 0xE2 && s[n + 1] == 0x82 && s[n + 2] >= 0x80 && s[n + 2] <= 0x89)
+            d = s[n + 2] - 0x80, n += 3;
+        else if (super && s[n] == 0xC2 && (s[n + 1] == 0xB2 || s[n + 1] == 0xB3 || s[n + 1] == 0xB9))
+            d = s[n + 1] == 0xB2 ? 2 : s[n + 1] == 0xB3 ? 3 : 1, n += 2;
+        else if (super && s[n] == 0xE2 && s[n + 1] == 0x81 && (s[n + 2] == 0xB0 || (s[n + 2] >= 0xB4 && s[n + 2] <= 0xB9)))
+            d = s[n + 2] == 0xB0 ? 0 : s[n + 2] - 0xB0, n += 3;
+        else
+            return n;
+        if (out)
+            buf_putc(out, (char)('0' + d));
+    }
+}
+
+/* Inline math opened and closed lazily, so that neighbouring pieces share
+   one pair of dollars (never "$$", which TeX reads as display math). */
+static void math_on(buf *out, int *m)
+{
+    if (!*m)
+        buf_putc(out, '$');
+    *m = 1;
+}
+
+static void math_off(buf *out, int *m)
+{
+    if (*m)
+        buf_putc(out, '$');
+    *m = 0;
+}
+
+void render_latex_text(buf *out, const char *utf8)
+{
+    const unsigned char *s = (const unsigned char *)utf8;
+    int m = 0;
+    while (*s) {
+        size_t n;
+        if (((*s | 32) >= 'a' && (*s | 32) <= 'z') && s[1] == 0xCC && s[2] == 0x82) {
+            /* a letter with a combining hat (U+0302) */
+            math_on(out, &m);
+            buf_printf(out, "\\hat{%c}", *s);
+            s += 3;
+        } else if ((n = script_run(s, 0, NULL)) || (n = script_run(s, 1, NULL))) {
+            int super = !script_run(s, 0, NULL);
+            math_on(out, &m);
+            buf_puts(out, super ? "^{" : "_{");
+            script_run(s, super, out);
+            buf_putc(out, '}');
+            s += n;
+        } else if (*s < 0x80) {
+            math_off(out, &m);
+            switch (*s) {
+            case '#': case '$': case '%': case '&': case '_': case '{': case '}':
+                buf_putc(out, '\\');
+                buf_putc(out, (char)*s);
+                break;
+            case '~': buf_puts(out, "\\textasciitilde{}"); break;
+            case '^': buf_puts(out, "\\textasciicircum{}"); break;
+            case '\\': buf_puts(out, "\\textbackslash{}"); break;
+            case '<': buf_puts(out, "\\textless{}"); break;
+            case '>': buf_puts(out, "\\textgreater{}"); break;
+            case '|': buf_puts(out, "\\textbar{}"); break;
+            default: buf_putc(out, (char)*s);
+            }
+            s++;
+        } else {
+            size_t len = (*s & 0xE0) == 0xC0 ? 2 : (*s & 0xF0) == 0xE0 ? 3 : (*s & 0xF8) == 0xF0 ? 4 : 1;
+            for (size_t k = 1; k < len; k++)
+                if ((s[k] & 0xC0) != 0x80)
+                    len = k;
+            const char *tex = NULL;
+            for (size_t k = 0; k < sizeof latex_signs / sizeof latex_signs[0] && !tex; k++)
+                if (strlen(latex_signs[k].u) == len && !memcmp(latex_signs[k].u, s, len))
+                    tex = latex_signs[k].tex;
+            if (tex) {
+                math_on(out, &m);
+                buf_puts(out, tex);
+                /* a control word must not run into a following letter */
+                if (tex[0] == '\\' && ((tex[1] | 32) >= 'a' && (tex[1] | 32) <= 'z'))
+                    buf_putc(out, ' ');
+            } else {
+                math_off(out, &m);
+                if (len == 3 && s[0] == 0xE2 && s[1] == 0x80 && s[2] == 0xA6)
+                    buf_puts(out, "\\ldots{}");
+                else if (len == 3 && s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0x93 || s[2] == 0x94))
+                    buf_puts(out, s[2] == 0x93 ? "--" : "---");
+                else if (len == 2 && s[0] == 0xC2 && s[1] == 0xA0)
+                    buf_putc(out, '~');
+                else
+                    buf_putc(out, '?');
+            }
+            s += len;
+        }
+    }
+    math_off(out, &m);
+}
+
 void render_json_diagnostics(buf *out, const gp_ctx *c)
 {
     buf_puts(out, "[");
@@ -158,14 +284,6 @@ static char *name_str(const gp_name *nm, pr_syntax syn)
     return buf_take(&b);
 }
 
-static void md_cell(buf *out, const char *s)
-{
-    for (; *s; s++) {
-        if (strchr("\\|*_`[]<>", *s))
-            buf_putc(out, '\\');
-        buf_putc(out, *s);
-    }
-}
 
 static void pad(buf *out, size_t w, size_t to)
 {
@@ -376,15 +494,15 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
             buf_puts(&o, "Loss, ");
             buf_puts(&o, level_words(lv));
             buf_puts(&o, ": ");
-            md_cell(&o, lt);
+            render_md_text(&o, lt);
             buf_puts(&o, " = ");
-            md_cell(&o, lossf.text);
+            render_md_text(&o, lossf.text);
             buf_printf(&o, "\n\n| weight | ∂%s/∂weight |\n| --- | --- |\n", lt);
             for (size_t i = 0; i < np; i++) {
                 buf_puts(&o, "| ");
-                md_cell(&o, pt[i]);
+                render_md_text(&o, pt[i]);
                 buf_puts(&o, " | ");
-                md_cell(&o, df[i].text);
+                render_md_text(&o, df[i].text);
                 buf_puts(&o, " |\n");
             }
             if (naux) {
@@ -393,9 +511,9 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
                     buf b2 = BUF_INIT;
                     print_aux_name(&b2, (uint32_t)k + 1, PR_TEXT);
                     buf_puts(&o, "| ");
-                    md_cell(&o, b2.s ? b2.s : "");
+                    render_md_text(&o, b2.s ? b2.s : "");
                     buf_puts(&o, " | ");
-                    md_cell(&o, auxf[k].text);
+                    render_md_text(&o, auxf[k].text);
                     buf_puts(&o, " |\n");
                     buf_free(&b2);
                 }
@@ -404,9 +522,9 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
                 buf_puts(&o, "\nwhere\n\n| name | definition |\n| --- | --- |\n");
                 for (size_t i = 0; i < ndefs_used; i++) {
                     buf_puts(&o, "| ");
-                    md_cell(&o, dt[i]);
+                    render_md_text(&o, dt[i]);
                     buf_puts(&o, " | ");
-                    md_cell(&o, DEFF(i).text);
+                    render_md_text(&o, DEFF(i).text);
                     buf_puts(&o, " |\n");
                 }
             }
@@ -415,22 +533,24 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
         case GP_FMT_LATEX: {
             buf_printf(&o, "%% derivatives of %s%s%s, written by gradproof\n", ls->name, title ? ": " : "",
                        title ? title : "");
+            /* one align* per block, plain text between them (KaTeX has
+               no \intertext) */
             buf_puts(&o, "\\begin{align*}\n");
             buf_printf(&o, "  %s &= %s \\\\\n", ll, lossf.latex);
             for (size_t i = 0; i < np; i++)
                 buf_printf(&o, "  \\frac{\\partial %s}{\\partial %s} &= %s%s\n", ll, pl[i], df[i].latex,
-                           i + 1 < np || ndefs_used ? " \\\\" : "");
+                           i + 1 < np ? " \\\\" : "");
             if (naux) {
-                buf_puts(&o, "  \\intertext{with the shared parts}\n");
+                buf_puts(&o, "\\end{align*}\nwith the shared parts\n\\begin{align*}\n");
                 for (size_t k = 0; k < naux; k++) {
                     buf b2 = BUF_INIT;
                     print_aux_name(&b2, (uint32_t)k + 1, PR_LATEX);
-                    buf_printf(&o, "  %s &= %s%s\n", b2.s ? b2.s : "", auxf[k].latex, k + 1 < naux || ndefs_used ? " \\\\" : "");
+                    buf_printf(&o, "  %s &= %s%s\n", b2.s ? b2.s : "", auxf[k].latex, k + 1 < naux ? " \\\\" : "");
                     buf_free(&b2);
                 }
             }
             if (ndefs_used) {
-                buf_puts(&o, "  \\intertext{where}\n");
+                buf_puts(&o, "\\end{align*}\nwhere\n\\begin{align*}\n");
                 for (size_t i = 0; i < ndefs_used; i++)
                     buf_printf(&o, "  %s &= %s%s\n", dl[i], DEFF(i).latex, i + 1 < ndefs_used ? " \\\\" : "");
             }
