@@ -53,6 +53,7 @@
  */
 #include "algebra.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,8 @@ typedef struct alg {
     pr_syntax syn;
     /* the cone of the root, one slot per node */
     gp_id root;
+    size_t nroots;           /* 0: the one root above; else the cone of roots[], root = the largest */
+    const gp_id *roots;      /* kept alive to the end (algebra_lincomb_is_zero) */
     unsigned char *mark;     /* [c->nnode]: in the cone */
     uint32_t *slot;          /* [root + 1]: slot of a cone node */
     uint32_t *uses;          /* [nslot]: parents in the cone not yet converted */
@@ -781,7 +784,10 @@ static int setup(alg *a)
     a->lvleaf = malloc((c->nleaf ? c->nleaf : 1) * sizeof *a->lvleaf);
     if (!a->mark || !a->slot || !a->leafvar || !a->lvleaf)
         return 0;
-    dag_reach(c, 1, &a->root, a->mark);
+    if (a->nroots)
+        dag_reach(c, a->nroots, a->roots, a->mark);
+    else
+        dag_reach(c, 1, &a->root, a->mark);
     for (size_t l = 0; l < c->nleaf; l++)
         a->leafvar[l] = -1;
     size_t nred = 0;
@@ -836,6 +842,10 @@ static int setup(alg *a)
         for (uint32_t k = 0; k < n->nkid; k++)
             a->uses[a->slot[n->kid[k]]]++;
     }
+    /* several roots: each is used once more, by the caller, so that a root
+       that is also a child of another root survives the conversion */
+    for (size_t i = 0; i < a->nroots; i++)
+        a->uses[a->slot[a->roots[i]]]++;
     /* FLINT wants at least one variable */
     a->capmom = nred ? 4 : (a->nlv ? 0 : 1);
     fmpq_mpoly_ctx_init(a->wctx, wvars(a), ORD_LEX);
@@ -1458,3 +1468,254 @@ void algebra_shape_clear(algebra_shape *s)
         mpq_clear(s->coeff);
     memset(s, 0, sizeof *s);
 }
+
+/* ---- grouped by the monomials of the per-sample leaves (effective.c) ---- */
+
+/* A term of the result, keyed by its exponents of the per-sample variables. */
+typedef struct gkey {
+    const ulong *k; /* [np] exponents of the per-sample variables */
+    slong np;
+    slong term;     /* the term's index, for a stable order */
+} gkey;
+
+/* Lower total degree first; then larger exponents of earlier variables
+   first (x1², x1x2, x2²), the order of the display context. */
+static int gkey_cmp(const void *x, const void *y)
+{
+    const gkey *p = x, *q = y;
+    ulong dp = 0, dq = 0;
+    for (slong v = 0; v < p->np; v++) {
+        dp += p->k[v];
+        dq += q->k[v];
+    }
+    if (dp != dq)
+        return dp < dq ? -1 : 1;
+    for (slong v = 0; v < p->np; v++)
+        if (p->k[v] != q->k[v])
+            return p->k[v] > q->k[v] ? -1 : 1;
+    return p->term < q->term ? -1 : p->term > q->term;
+}
+
+/* Split a->fres.num (a polynomial) by its per-sample monomials into out. */
+static void group_terms(alg *a, slong *fmap, algebra_grouped *out)
+{
+    const fmpq_mpoly_ctx_struct *ctx = a->fctx;
+    const fmpq_mpoly_struct *p = a->fres.num;
+    slong len = fmpq_mpoly_length(p, ctx), nf = a->nfv, np = 0;
+    slong *ps = malloc((size_t)(nf ? nf : 1) * sizeof *ps);
+    ulong *ex = malloc((size_t)(nf ? nf : 1) * sizeof *ex);
+    ulong *keys = NULL;
+    gkey *gk = NULL;
+    fmpq_mpoly_struct *cp = NULL, *mp = NULL;
+    size_t ng = 0;
+    if (!ps || !ex) {
+        fail(a, GP_ENOMEM);
+        goto done;
+    }
+    for (slong f = 0; f < nf; f++)
+        if (is_persample(a, a->fw[f]))
+            ps[np++] = f;
+    keys = malloc((size_t)(len && np ? len * np : 1) * sizeof *keys);
+    gk = malloc((size_t)(len ? len : 1) * sizeof *gk);
+    if (!keys || !gk) {
+        fail(a, GP_ENOMEM);
+        goto done;
+    }
+    for (slong i = 0; i < len; i++) {
+        if (!fmpq_mpoly_term_exp_fits_ui(p, i, ctx)) {
+            diag_error(a->c, -1, 0, 0, "the expanded form has an exponent too large to represent");
+            fail(a, GP_ELIMIT);
+            goto done;
+        }
+        fmpq_mpoly_get_term_exp_ui(ex, p, i, ctx);
+        for (slong j = 0; j < np; j++)
+            keys[i * np + j] = ex[ps[j]];
+        gk[i] = (gkey){keys + i * np, np, i};
+    }
+    qsort(gk, (size_t)len, sizeof *gk, gkey_cmp);
+    for (slong i = 0; i < len; i++)
+        ng += i == 0 || gkey_cmp(&(gkey){gk[i - 1].k, np, 0}, &(gkey){gk[i].k, np, 0}) != 0;
+    /* the per-sample variables that occur, in display order */
+    out->leaf = malloc((size_t)(np ? np : 1) * sizeof *out->leaf);
+    out->g = calloc(ng ? ng : 1, sizeof *out->g);
+    cp = malloc((ng ? ng : 1) * sizeof *cp);
+    mp = malloc((ng ? ng : 1) * sizeof *mp);
+    if (!out->leaf || !out->g || !cp || !mp) {
+        free(cp);
+        free(mp);
+        cp = mp = NULL;
+        fail(a, GP_ENOMEM);
+        goto done;
+    }
+    for (slong j = 0; j < np; j++) {
+        int occurs = 0;
+        for (slong i = 0; i < len && !occurs; i++)
+            occurs = keys[i * np + j] != 0;
+        if (occurs)
+            out->leaf[out->nleaf++] = a->lvleaf[a->fw[ps[j]]];
+    }
+    for (size_t g = 0; g < ng; g++) {
+        fmpq_mpoly_init(cp + g, ctx);
+        fmpq_mpoly_init(mp + g, ctx);
+    }
+    out->n = ng;
+    size_t g = 0;
+    for (slong i = 0; i < len; i++) {
+        if (i > 0 && gkey_cmp(&(gkey){gk[i - 1].k, np, 0}, &(gkey){gk[i].k, np, 0}) != 0)
+            g++;
+        /* the coefficient: the term without its per-sample factors */
+        fmpq_mpoly_get_term_coeff_fmpq(a->q1, p, gk[i].term, ctx);
+        fmpq_mpoly_get_term_exp_ui(ex, p, gk[i].term, ctx);
+        for (slong j = 0; j < np; j++)
+            ex[ps[j]] = 0;
+        fmpq_mpoly_push_term_fmpq_ui(cp + g, a->q1, ex, ctx);
+        if (fmpq_mpoly_is_zero(mp + g, ctx)) {
+            ulong d = 0;
+            for (slong f = 0; f < nf; f++)
+                ex[f] = 0;
+            for (slong j = 0; j < np; j++) {
+                ex[ps[j]] = gk[i].k[j];
+                d += gk[i].k[j];
+            }
+            fmpq_one(a->q1);
+            fmpq_mpoly_push_term_fmpq_ui(mp + g, a->q1, ex, ctx);
+            out->g[g].degree = d > UINT_MAX ? UINT_MAX : (unsigned)d;
+        }
+    }
+    for (g = 0; g < ng; g++) {
+        fmpq_mpoly_sort_terms(cp + g, ctx);
+        fmpq_mpoly_combine_like_terms(cp + g, ctx);
+        out->g[g].constant = fmpq_mpoly_is_fmpq(cp + g, ctx);
+    }
+    /* the texts, one syntax at a time */
+    for (int s = 0; s < 3 && a->st == GP_OK; s++) {
+        for (slong f = 0; f < nf; f++) {
+            free(a->fv[f].s);
+            a->fv[f].s = NULL;
+        }
+        a->syn = (pr_syntax)s;
+        name_vars(a, fmap);
+        for (g = 0; g < ng && a->st == GP_OK; g++) {
+            buf b = BUF_INIT;
+            print_poly(a, &b, cp + g);
+            out->g[g].coeff[s] = buf_take(&b);
+            print_poly(a, &b, mp + g);
+            out->g[g].monomial[s] = buf_take(&b);
+            if (!out->g[g].coeff[s] || !out->g[g].monomial[s])
+                fail(a, GP_ENOMEM);
+        }
+    }
+    for (g = 0; g < ng; g++) {
+        fmpq_mpoly_clear(cp + g, ctx);
+        fmpq_mpoly_clear(mp + g, ctx);
+    }
+done:
+    free(cp);
+    free(mp);
+    free(ps);
+    free(ex);
+    free(keys);
+    free(gk);
+}
+
+gp_status algebra_group_by_samples(algebra_grouped *out, gp_ctx *c, gp_id id)
+{
+    memset(out, 0, sizeof *out);
+    alg a;
+    slong *fmap = NULL;
+    gp_status st = alg_run(&a, c, id, PR_TEXT);
+    if (st == GP_OK) {
+        fmap = malloc((size_t)(wvars(&a) ? wvars(&a) : 1) * sizeof *fmap);
+        if (!fmap)
+            fail(&a, GP_ENOMEM);
+        else
+            final_context(&a, fmap);
+    }
+    if (a.st == GP_OK) {
+        out->polynomial = fmpq_mpoly_is_one(a.fres.den, a.fctx);
+        if (out->polynomial)
+            group_terms(&a, fmap, out);
+    }
+    free(fmap);
+    st = a.st;
+    alg_free(&a);
+    if (st != GP_OK)
+        algebra_grouped_clear(out);
+    return st;
+}
+
+void algebra_grouped_clear(algebra_grouped *g)
+{
+    if (g->g)
+        for (size_t i = 0; i < g->n; i++)
+            for (int s = 0; s < 3; s++) {
+                free(g->g[i].monomial[s]);
+                free(g->g[i].coeff[s]);
+            }
+    free(g->g);
+    free(g->leaf);
+    memset(g, 0, sizeof *g);
+}
+
+/* ---- linear relations among nodes (effective.c) ---- */
+
+gp_status algebra_lincomb_is_zero(gp_ctx *c, size_t n, const gp_id *ids, const mpq_t *coef, mpq_srcptr c0,
+                                  int *zero)
+{
+    gp_id top = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == GP_NIL || ids[i] >= c->nnode)
+            return GP_EINTERNAL;
+        if (c->node[ids[i]].flags & GP_NF_NONRAT)
+            return GP_EINPUT;
+        if (ids[i] > top)
+            top = ids[i];
+    }
+    if (n == 0) {
+        *zero = mpq_sgn(c0) == 0;
+        return GP_OK;
+    }
+    alg a;
+    memset(&a, 0, sizeof a);
+    a.c = c;
+    a.syn = PR_TEXT;
+    a.root = top;
+    a.nroots = n;
+    a.roots = ids;
+    fmpq_init(a.q1);
+    if (!setup(&a))
+        fail(&a, GP_ENOMEM);
+    if (a.st == GP_OK)
+        convert(&a);
+    if (a.st == GP_OK) {
+        const fmpq_mpoly_ctx_struct *ctx = a.wctx;
+        rf s, t;
+        fmpq_t q;
+        fmpq_init(q);
+        rf_init(&s, ctx);
+        rf_init(&t, ctx);
+        fmpq_set_mpq(q, c0);
+        fmpq_mpoly_set_fmpq(s.num, q, ctx);
+        for (size_t k = 0; k < n && a.st == GP_OK; k++) {
+            if (mpq_sgn(coef[k]) == 0)
+                continue;
+            const rf *v = &a.val[a.slot[ids[k]]];
+            fmpq_set_mpq(q, coef[k]);
+            fmpq_mpoly_scalar_mul_fmpq(t.num, v->num, q, ctx);
+            fmpq_mpoly_set(t.den, v->den, ctx);
+            rf_add_to(&a, &s, &t);
+            if (a.st == GP_OK)
+                rf_reduce(&a, &s);
+        }
+        if (a.st == GP_OK)
+            *zero = fmpq_mpoly_is_zero(s.num, ctx);
+        rf_clear(&s, ctx);
+        rf_clear(&t, ctx);
+        fmpq_clear(q);
+    }
+    gp_status st = a.st;
+    alg_free(&a);
+    return st;
+}
+
+int algebra_short_name(const gp_name *nm) { return short_name(nm); }

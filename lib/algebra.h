@@ -49,4 +49,45 @@ typedef struct algebra_shape {
  */
 gp_status algebra_inspect(algebra_shape *out, gp_ctx *c, gp_id id, pr_syntax syn);
 void algebra_shape_clear(algebra_shape *s);
+/* One group of algebra_group_by_samples(): a per-sample monomial and its
+   coefficient.  Texts are indexed by pr_syntax (PR_TEXT, PR_LATEX, PR_CASE). */
+typedef struct algebra_group {
+    char *monomial[3]; /* the monomial in the inputs and targets, "1" for the constant term (malloc) */
+    char *coeff[3];    /* its coefficient: a polynomial in the params and moments (malloc) */
+    unsigned degree;   /* total degree of the monomial */
+    int constant;      /* the coefficient is a number (no param in it) */
+} algebra_group;
+
+typedef struct algebra_grouped {
+    int polynomial;    /* 0: the reduced quotient has a denominator (nothing else is set) */
+    size_t n;          /* groups (0 when the node is identically 0) */
+    algebra_group *g;  /* by degree, then larger powers of earlier variables first: 1, x1, x2, x1², x1x2, x2² */
+    size_t nleaf;      /* the input and target leaves that occur */
+    uint32_t *leaf;    /* their leaf indices, in display order (malloc) */
+} algebra_grouped;
+
+/*
+ * Expand node `id` as algebra_expand_print() does and, when it is a
+ * polynomial, group its terms by their monomials in the per-sample leaves
+ * (inputs and targets): id = sum over groups of coeff * monomial, each
+ * coefficient in the static symbols (params, moments; named constants by
+ * their values).  *out is initialised here; clear it with
+ * algebra_grouped_clear() after GP_OK (nothing to clear on failure).  Same
+ * failures as algebra_expand_print().
+ */
+gp_status algebra_group_by_samples(algebra_grouped *out, gp_ctx *c, gp_id id);
+void algebra_grouped_clear(algebra_grouped *g);
+
+/*
+ * Is c0 + sum_k coef[k] * ids[k] identically zero, as a rational function of
+ * the leaves (and moments)?  The nodes are converted together, in one
+ * context.  *zero is written only on GP_OK; GP_EINPUT when a node is not a
+ * rational function; GP_ELIMIT (with a diagnostic) past the term limit.
+ */
+gp_status algebra_lincomb_is_zero(gp_ctx *c, size_t n, const gp_id *ids, const mpq_t *coef, mpq_srcptr c0,
+                                  int *zero);
+
+/* Is the name shown as one letter with subscripts (w₁₁, α, ŷ), so that text
+   juxtaposes it with a coefficient (3w₁₁)?  The rule the expansions use. */
+int algebra_short_name(const gp_name *nm);
 #endif
