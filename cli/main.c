@@ -8,10 +8,14 @@
  *   0 everything holds, 1 a verdict failed, 2 bad input or usage,
  *   3 a system, I/O or internal failure.
  */
+#define _DEFAULT_SOURCE /* mkstemps */
 #include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "gradproof.h"
 
@@ -41,6 +45,10 @@ static const char main_help[] =
     "  check    symbolic, finite-difference and double backprop gradients compared\n"
     "  grad     the double backprop engine: loss and gradient at one point\n"
     "  verify   gradients from another engine judged against the reference\n"
+    "  symmetry rank, clamp sets, permutation and linear symmetries, conserved\n"
+    "           quantities, equal gradients, the effective model\n"
+    "  report   one document: equations, derivatives, check, claims, symmetry\n"
+    "  dot      the network as a Graphviz picture, chain-rule paths highlighted\n"
     "\n"
     "CASE is a case file (*.case), or - for standard input.\n"
     "'gradproof COMMAND --help' describes a command and its options.\n"
@@ -65,7 +73,8 @@ static const char derive_help[] =
     "derivatives, written with the case's own names (the names a formula uses are\n"
     "listed after the table with their definitions).\n"
     "\n"
-    "  --format F    text (default, Unicode), markdown, latex (an align* block) or json\n"
+    "  --format F    text (default, Unicode), markdown, latex (align* blocks) or json\n"
+    "  --json        the same as --format json\n"
     "  --expand      write each derivative in weights and inputs only: rational\n"
     "                ones as expanded polynomials, the others with every name\n"
     "                replaced by its definition\n"
@@ -73,6 +82,65 @@ static const char derive_help[] =
     "                several names may follow, or --wrt may be repeated\n"
     "\n"
     "exit status: 0 done; 2 bad input or usage; 3 system or internal failure.\n";
+
+static const char symmetry_help[] =
+    "usage: gradproof symmetry CASE [--json] [--seed S] [--clamp a,b,c]\n"
+    "\n"
+    "What the data can and cannot determine, and which transformations leave the\n"
+    "network's outputs unchanged: the rank of the Jacobian of the outputs with\n"
+    "respect to the params (generic, and on the case's data), a set of params that\n"
+    "can be clamped, the null space, the linear vector fields that are symmetries\n"
+    "and the conserved quantities of gradient flow they give, verified sign flips,\n"
+    "the permutation group of the network graph (nauty), equal and proportional\n"
+    "gradients, the effective model of a polynomial network and linear relations\n"
+    "among the input features.  Rational networks are analysed exactly (modulo\n"
+    "large primes, lifted to Q, verified); others in MPFR at 256 bits.\n"
+    "\n"
+    "  --json         one JSON document on stdout, diagnostics included\n"
+    "  --format F     text (default) or json\n"
+    "  --seed S       seed of the random points (default: fixed)\n"
+    "  --clamp LIST   test a proposed clamp set, e.g. --clamp 'w1[0][2],w2[2][1]'\n"
+    "\n"
+    "exit status: 0 done; 1 the proposed clamp set is not valid; 2 bad input or\n"
+    "usage; 3 a system or internal failure.\n";
+
+static const char report_help[] =
+    "usage: gradproof report CASE [--format markdown|latex|json] [--fragment]\n"
+    "                        [--picture FILE] [--seed S] [-o FILE]\n"
+    "\n"
+    "One document about CASE: its title, the network's equations, the table of\n"
+    "derivatives in the case's notation, the three-route check (symbolic in MPFR,\n"
+    "finite differences, double backprop), every claim with its verdict and\n"
+    "diagnosis, and the symmetry report.\n"
+    "\n"
+    "  --format F      markdown (default), latex (a complete document) or json\n"
+    "  --json          the same as --format json\n"
+    "  --fragment      latex: the sections alone, to \\input into a document\n"
+    "  --picture FILE  markdown: link this picture of the network (an SVG from\n"
+    "                  'gradproof dot --svg'); with -o NAME.md, NAME.svg next to\n"
+    "                  it is linked when it exists\n"
+    "  --seed S        seed of the random points (default: fixed)\n"
+    "  -o FILE         write the document to FILE instead of standard output\n"
+    "  --output FILE   the same as -o FILE\n"
+    "\n"
+    "exit status: 0 everything holds; 1 a claim fails or is undecided, or the\n"
+    "routes disagree (the document is written all the same); 2 bad input or\n"
+    "usage; 3 a system or internal failure.\n";
+
+static const char dot_help[] =
+    "usage: gradproof dot CASE [--highlight PARAM] [--svg] [-o FILE]\n"
+    "\n"
+    "The network of CASE as a Graphviz DOT graph: inputs, hidden units and\n"
+    "outputs by layer, params as labelled edges, activations on the nodes.\n"
+    "\n"
+    "  --highlight P  draw the chain-rule paths from the loss to the param P in\n"
+    "                 colour (P as written in the case: w211, w2[1][1])\n"
+    "  --svg          render the picture as SVG with Graphviz's dot program\n"
+    "  -o FILE        write to FILE instead of standard output\n"
+    "  --output FILE  the same as -o FILE\n"
+    "\n"
+    "exit status: 0 done; 2 bad input or usage; 3 a system or internal failure\n"
+    "(including --svg without Graphviz installed).\n";
 
 static const char claims_help[] =
     "usage: gradproof claims CASE [--json] [--points K] [--seed S]\n"
@@ -139,7 +207,7 @@ static const char grad_help[] =
     "2 bad input or usage; 3 system or internal failure.\n";
 
 static const char verify_help[] =
-    "usage: gradproof verify CASE --gradients FILE [--json]\n"
+    "usage: gradproof verify CASE --gradients FILE [--seed S] [--json]\n"
     "\n"
     "Judge gradients computed by another engine against the reference (the\n"
     "symbolic derivative in MPFR at 256 bits), each entry within the same\n"
@@ -154,6 +222,7 @@ static const char verify_help[] =
     "  --gradients FILE  the gradients to judge (- for standard input)\n"
     "  --seed S          seed of the random samples when the case has no data\n"
     "  --json            one JSON document on stdout, diagnostics included\n"
+    "  --format F        text (default) or json\n"
     "\n"
     "exit status: 0 every entry is right; 1 an entry is wrong; 2 bad input or\n"
     "usage; 3 system or internal failure.\n";
@@ -174,6 +243,13 @@ typedef struct opts {
     unsigned directions; /* check: per point (0: default) */
     const char *at;   /* grad: a point as an `at` line */
     const char *gradients; /* verify: the file of gradients */
+    const char *clamp;  /* symmetry: a proposed clamp set */
+    const char *output; /* -o FILE */
+    const char *highlight; /* dot */
+    int svg;          /* dot: through Graphviz */
+    int fragment;     /* report: latex sections alone */
+    const char *picture; /* report: the SVG to link */
+    char *picture_owned; /* a sibling of -o FILE found here */
     char *grad_text;  /* its contents */
     size_t grad_len;
 } opts;
@@ -316,6 +392,33 @@ static gp_status do_check(gp_case *cs, const opts *o, char **out, int *failed)
     return st;
 }
 
+static gp_status do_symmetry(gp_case *cs, const opts *o, char **out, int *failed)
+{
+    gp_symmetry_opts so = {o->format, o->seed, o->clamp};
+    gp_symmetry_summary sum;
+    memset(&sum, 0, sizeof sum);
+    gp_status st = gp_symmetry_render(cs, &so, out, &sum);
+    *failed = sum.clamp_given && !sum.clamp_valid;
+    return st;
+}
+
+static gp_status do_report(gp_case *cs, const opts *o, char **out, int *failed)
+{
+    gp_report_opts ro = {o->format, o->fragment, o->seed, o->picture};
+    gp_report_summary sum;
+    memset(&sum, 0, sizeof sum);
+    gp_status st = gp_report_render(cs, &ro, out, &sum);
+    *failed = !sum.check_ok || sum.claims_fail || sum.claims_unknown;
+    return st;
+}
+
+static gp_status do_dot(gp_case *cs, const opts *o, char **out, int *failed)
+{
+    gp_dot_opts d = {o->highlight};
+    *failed = 0;
+    return gp_dot_render(cs, &d, out);
+}
+
 static gp_status do_grad(gp_case *cs, const opts *o, char **out, int *failed)
 {
     gp_grad_opts g = {o->format, o->seed, o->at != NULL};
@@ -377,6 +480,83 @@ static int read_all(const char *path, size_t max, char **text, size_t *len)
     return 0;
 }
 
+extern char **environ;
+
+/* DOT text through Graphviz's dot program into SVG, on standard output or
+   into -o FILE.  The text goes through a temporary file, so that dot's own
+   output never has to be read back. */
+static int emit_svg(const opts *o, const char *text)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/gradproof-XXXXXX.dot", dir && *dir ? dir : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof path) {
+        fprintf(stderr, "%s: TMPDIR is too long\n", prog);
+        return EXIT_SYSTEM;
+    }
+    int fd = mkstemps(path, 4);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot create a temporary file: %s\n", prog, strerror(errno));
+        return EXIT_SYSTEM;
+    }
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fprintf(stderr, "%s: cannot write a temporary file: %s\n", prog, strerror(errno));
+            close(fd);
+            unlink(path);
+            return EXIT_SYSTEM;
+        }
+        done += (size_t)w;
+    }
+    close(fd);
+    char prog_dot[] = "dot", tsvg[] = "-Tsvg", dash_o[] = "-o";
+    char *argv[] = {prog_dot, tsvg, path, o->output ? dash_o : NULL, (char *)o->output, NULL};
+    fflush(stdout);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "dot", NULL, NULL, argv, environ), status = 0;
+    if (rc == 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    unlink(path);
+    if (rc != 0) {
+        fprintf(stderr, "%s: cannot run Graphviz's dot program: %s%s\n", prog, strerror(rc),
+                rc == ENOENT ? " (apt-get install graphviz)" : "");
+        return EXIT_SYSTEM;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "%s: Graphviz's dot program failed on the picture\n", prog);
+        return EXIT_SYSTEM;
+    }
+    return EXIT_HOLDS;
+}
+
+/* The result on standard output, or in -o FILE; through Graphviz for --svg. */
+static int emit(const opts *o, const char *text)
+{
+    if (o->svg)
+        return emit_svg(o, text);
+    if (!o->output) {
+        fputs(text, stdout);
+        return EXIT_HOLDS;
+    }
+    FILE *f = fopen(o->output, "wb");
+    if (!f) {
+        fprintf(stderr, "%s: cannot write '%s': %s\n", prog, o->output, strerror(errno));
+        return EXIT_SYSTEM;
+    }
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    if (fclose(f) != 0 || !ok) {
+        fprintf(stderr, "%s: cannot write '%s': %s\n", prog, o->output, strerror(errno));
+        return EXIT_SYSTEM;
+    }
+    return EXIT_HOLDS;
+}
+
 /* load the case, run the verb, print, and turn the outcome into an exit status */
 static int run(opts *o, verb_fn fn)
 {
@@ -419,8 +599,9 @@ static int run(opts *o, verb_fn fn)
         st = fn(cs, o, &out, &failed);
     int code;
     if (st == GP_OK) {
-        fputs(out, stdout);
-        code = failed ? EXIT_VERDICT : EXIT_HOLDS;
+        code = emit(o, out);
+        if (code == EXIT_HOLDS && failed)
+            code = EXIT_VERDICT;
         if (!json)
             print_diagnostics(c); /* notes, if any */
     } else {
@@ -449,7 +630,10 @@ static int parse_ull(const char *s, unsigned long long *out)
 }
 
 /* Options of the verbs after derive; each verb accepts some of them. */
-enum { OPT_POINTS = 1, OPT_SEED = 2, OPT_PRECISION = 4, OPT_DIRECTIONAL = 8, OPT_AT = 16, OPT_GRADIENTS = 32 };
+enum {
+    OPT_POINTS = 1, OPT_SEED = 2, OPT_PRECISION = 4, OPT_DIRECTIONAL = 8, OPT_AT = 16, OPT_GRADIENTS = 32,
+    OPT_CLAMP = 64, OPT_OUTPUT = 128, OPT_REPORT = 256, OPT_DOT = 512
+};
 
 /* "--name VALUE" or "--name=VALUE": the value, or NULL when a is not --name */
 static const char *opt_value(const char *a, const char *name, int argc, char **argv, int *i, int *missing)
@@ -465,6 +649,28 @@ static const char *opt_value(const char *a, const char *name, int argc, char **a
     return NULL;
 }
 
+/* NAME.md -> "NAME.svg" (its base name, as the report links it) when that
+   file exists next to it; NULL otherwise. */
+static char *sibling_picture(const char *output)
+{
+    size_t n = strlen(output);
+    if (n < 4 || strcmp(output + n - 3, ".md") != 0)
+        return NULL;
+    char *svg = malloc(n + 2);
+    if (!svg)
+        return NULL;
+    memcpy(svg, output, n - 3);
+    strcpy(svg + n - 3, ".svg");
+    if (access(svg, R_OK) != 0) {
+        free(svg);
+        return NULL;
+    }
+    const char *base = strrchr(svg, '/');
+    if (base)
+        memmove(svg, base + 1, strlen(base + 1) + 1);
+    return svg;
+}
+
 static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned allowed, verb_fn fn)
 {
     for (int i = 2; i < argc; i++) {
@@ -478,9 +684,20 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return finish_output(EXIT_HOLDS);
-        } else if (!strcmp(a, "--json")) {
+        } else if (!(allowed & OPT_DOT) && !strcmp(a, "--json")) {
             o->format = GP_FMT_JSON;
-        } else if ((v = opt_value(a, "--format", argc, argv, &i, &missing)) || missing) {
+        } else if ((allowed & OPT_REPORT) && ((v = opt_value(a, "--format", argc, argv, &i, &missing)) || missing)) {
+            if (v && (!strcmp(v, "markdown") || !strcmp(v, "md")))
+                o->format = GP_FMT_MARKDOWN;
+            else if (v && (!strcmp(v, "latex") || !strcmp(v, "tex")))
+                o->format = GP_FMT_LATEX;
+            else if (v && !strcmp(v, "json"))
+                o->format = GP_FMT_JSON;
+            else {
+                usage_hint(o->verb, "%s needs a value: markdown, latex or json", "--format");
+                return EXIT_USAGE;
+            }
+        } else if (!(allowed & OPT_DOT) && ((v = opt_value(a, "--format", argc, argv, &i, &missing)) || missing)) {
             if (v && !strcmp(v, "text"))
                 o->format = GP_FMT_TEXT;
             else if (v && !strcmp(v, "json"))
@@ -489,6 +706,29 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
                 usage_hint(o->verb, "%s needs a value: text or json", "--format");
                 return EXIT_USAGE;
             }
+        } else if ((allowed & OPT_REPORT) && !strcmp(a, "--fragment")) {
+            o->fragment = 1;
+        } else if ((allowed & OPT_REPORT) && ((v = opt_value(a, "--picture", argc, argv, &i, &missing)) || missing)) {
+            if (!v || !*v) {
+                usage_hint(o->verb, "%s needs the address of a picture, e.g. --picture net.svg", "--picture");
+                return EXIT_USAGE;
+            }
+            o->picture = v;
+        } else if ((allowed & OPT_DOT) && ((v = opt_value(a, "--highlight", argc, argv, &i, &missing)) || missing)) {
+            if (!v || !*v) {
+                usage_hint(o->verb, "%s needs a param, e.g. --highlight w211", "--highlight");
+                return EXIT_USAGE;
+            }
+            o->highlight = v;
+        } else if ((allowed & OPT_DOT) && !strcmp(a, "--svg")) {
+            o->svg = 1;
+        } else if ((allowed & OPT_OUTPUT) && (!strcmp(a, "-o") || !strcmp(a, "--output") || !strncmp(a, "--output=", 9))) {
+            v = a[1] == 'o' ? (i + 1 < argc ? argv[++i] : NULL) : opt_value(a, "--output", argc, argv, &i, &missing);
+            if (!v || !*v) {
+                usage_hint(o->verb, "%s needs a file name", "-o");
+                return EXIT_USAGE;
+            }
+            o->output = v;
         } else if ((allowed & OPT_POINTS) && ((v = opt_value(a, "--points", argc, argv, &i, &missing)) || missing)) {
             if (!v || !parse_ull(v, &x) || x == 0 || x > 100000) {
                 usage_hint(o->verb, "%s needs a whole number from 1 to 100000", "--points");
@@ -531,6 +771,12 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
                 return EXIT_USAGE;
             }
             o->gradients = v;
+        } else if ((allowed & OPT_CLAMP) && ((v = opt_value(a, "--clamp", argc, argv, &i, &missing)) || missing)) {
+            if (!v || !*v) {
+                usage_hint(o->verb, "%s needs a list of params, e.g. --clamp 'w1,w2'", "--clamp");
+                return EXIT_USAGE;
+            }
+            o->clamp = v;
         } else if (a[0] == '-' && a[1] != '\0') {
             usage_hint(o->verb, "unknown option '%s'", a);
             return EXIT_USAGE;
@@ -560,8 +806,15 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
             return EXIT_USAGE;
         }
     }
+    if ((allowed & OPT_REPORT) && o->fragment && o->format != GP_FMT_LATEX) {
+        usage_hint(o->verb, "%s", "--fragment goes with --format latex");
+        return EXIT_USAGE;
+    }
+    if ((allowed & OPT_REPORT) && o->format == GP_FMT_MARKDOWN && !o->picture && o->output)
+        o->picture = o->picture_owned = sibling_picture(o->output);
     int code = run(o, fn);
     free(o->grad_text);
+    free(o->picture_owned);
     return code;
 }
 
@@ -592,6 +845,14 @@ int main(int argc, char **argv)
     }
     if (!strcmp(o.verb, "claims"))
         return main_verb(&o, argc, argv, claims_help, OPT_POINTS | OPT_SEED, do_claims);
+    if (!strcmp(o.verb, "symmetry"))
+        return main_verb(&o, argc, argv, symmetry_help, OPT_SEED | OPT_CLAMP, do_symmetry);
+    if (!strcmp(o.verb, "report")) {
+        o.format = GP_FMT_MARKDOWN;
+        return main_verb(&o, argc, argv, report_help, OPT_SEED | OPT_OUTPUT | OPT_REPORT, do_report);
+    }
+    if (!strcmp(o.verb, "dot"))
+        return main_verb(&o, argc, argv, dot_help, OPT_OUTPUT | OPT_DOT, do_dot);
     if (!strcmp(o.verb, "verify"))
         return main_verb(&o, argc, argv, verify_help, OPT_SEED | OPT_GRADIENTS, do_verify);
     if (!strcmp(o.verb, "grad"))

@@ -864,6 +864,8 @@ static void fmt_ulp(char *t, size_t n, double x)
         snprintf(t, n, "%.2g ulp", x);
 }
 
+static void write_summary(buf *o, const gp_case *cs, const check_report *R, const check_opts *op, const check_entry *sorted);
+
 static void write_text(buf *o, const gp_case *cs, const check_report *R, const check_opts *op, const check_entry *sorted)
 {
     size_t P = cs->nparams;
@@ -924,6 +926,13 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
         buf_putc(o, '\n');
     }
     buf_putc(o, '\n');
+    write_summary(o, cs, R, op, sorted);
+}
+
+/* The verdict in one line, and how it was reached. */
+static void write_summary(buf *o, const gp_case *cs, const check_report *R, const check_opts *op, const check_entry *sorted)
+{
+    size_t P = cs->nparams;
     /* the summary line */
     const char *what = op->directional ? "direction" : "weight";
     size_t nent = 0;
@@ -1057,6 +1066,66 @@ static void write_json(buf *o, const gp_case *cs, const check_report *R, const c
                   "\"backprop_slack\": %.2f",
                R->at_points, R->skipped_at, R->fd_evals, (unsigned long)R->fd_max_prec, (unsigned long)R->ref_max_prec,
                CHECK_SLACK);
+}
+
+/* The table as a LaTeX longtable, then the summary as text. */
+static void write_latex(buf *o, const gp_case *cs, const check_report *R, const check_opts *op, const check_entry *sorted)
+{
+    buf t = BUF_INIT;
+    buf_printf(&t, "%s (%s), %lu bits.",
+               R->per_sample ? "Per-sample loss: each sample checked" : "Loss over the data set",
+               R->own_data ? "no data in the case: seeded random samples" : "the case's data", (unsigned long)R->prec);
+    render_latex_text(o, t.s ? t.s : "");
+    buf_free(&t);
+    buf_printf(o, "\n\n\\begin{longtable}{lllll}\n%s & symbolic (MPFR) & fd rel.\\ error & backprop error (bound) & \\\\\n\\hline\n",
+               op->directional ? "direction" : "param");
+    for (size_t i = 0; i < R->nentries; i++) {
+        const check_entry *e = &sorted[i];
+        if (!e->seen)
+            continue;
+        buf nm = BUF_INIT;
+        entry_name(&nm, cs, op, e, op->directional ? PR_TEXT : PR_LATEX);
+        if (op->directional)
+            render_latex_text(o, nm.s ? nm.s : "");
+        else
+            buf_printf(o, "$%s$", nm.s ? nm.s : "");
+        buf_free(&nm);
+        char ue[24], ub[24];
+        fmt_ulp(ue, sizeof ue, e->bp_ulp_err);
+        fmt_ulp(ub, sizeof ub, e->bp_ulp_bound);
+        buf_printf(o, " & \\texttt{%s} & %.1e & %s ($\\le$ %s) & %s \\\\\n", e->sym ? e->sym : "?", e->fd_rel_err, ue, ub,
+                   e->ok ? "agree" : "\\textbf{disagree}");
+    }
+    buf_puts(o, "\\end{longtable}\n\n");
+    buf s = BUF_INIT;
+    write_summary(&s, cs, R, op, sorted);
+    /* one paragraph per line */
+    for (char *line = s.s; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        render_latex_text(o, line);
+        buf_puts(o, "\n\n");
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    buf_free(&s);
+}
+
+gp_status check_write(buf *o, const gp_case *cs, const check_report *R, const check_opts *op, gp_format fmt)
+{
+    check_entry *sorted = malloc((R->nentries ? R->nentries : 1) * sizeof *sorted);
+    if (!sorted)
+        return GP_ENOMEM;
+    memcpy(sorted, R->e, R->nentries * sizeof *sorted);
+    qsort(sorted, R->nentries, sizeof *sorted, by_badness);
+    if (fmt == GP_FMT_JSON)
+        write_json(o, cs, R, op, sorted);
+    else if (fmt == GP_FMT_LATEX)
+        write_latex(o, cs, R, op, sorted);
+    else
+        write_text(o, cs, R, op, sorted);
+    free(sorted);
+    return GP_OK;
 }
 
 gp_status gp_check_render(gp_case *cs, const gp_check_opts *opts, char **out, gp_check_summary *sum)

@@ -68,4 +68,10 @@ typedef struct check_report {
 gp_status check_run(gp_case *cs, const check_opts *o, check_report *r);
 void check_report_free(check_report *r);
 
+struct buf;
+/* The report: the table and the summary as text (fmt GP_FMT_TEXT), LaTeX
+   (a longtable and paragraphs), or the JSON object of DESIGN.md §4 without
+   its closing brace (GP_FMT_JSON), so that a caller can add members. */
+gp_status check_write(struct buf *o, const gp_case *cs, const check_report *R, const check_opts *op, gp_format fmt);
+
 #endif

@@ -163,6 +163,29 @@ typedef struct gp_check_summary {
  */
 gp_status gp_check_render(gp_case *cs, const gp_check_opts *opts, char **out, gp_check_summary *sum);
 
+/* What `gradproof symmetry` does. */
+typedef struct gp_symmetry_opts {
+    gp_format format;          /* GP_FMT_TEXT or GP_FMT_JSON */
+    unsigned long long seed;   /* seed of the random points (0: the default) */
+    const char *clamp;         /* NULL, or a proposed clamp set: param names separated by commas */
+} gp_symmetry_opts;
+
+/* How the symmetry analysis came out. */
+typedef struct gp_symmetry_summary {
+    size_t params;
+    long rank;                 /* generic rank of the output Jacobian */
+    int clamp_given;
+    int clamp_valid;           /* the proposed clamp set keeps the rank */
+} gp_symmetry_summary;
+
+/*
+ * Rank, clamp sets, permutation group, linear symmetries, conserved
+ * quantities, sign flips, equal gradients, effective model and input
+ * dependencies of a case (DESIGN.md §5), rendered.  GP_EINPUT when a clamp
+ * name is not a param.
+ */
+gp_status gp_symmetry_render(gp_case *cs, const gp_symmetry_opts *opts, char **out, gp_symmetry_summary *sum);
+
 /* What `gradproof grad` does. */
 typedef struct gp_grad_opts {
     gp_format format;           /* GP_FMT_TEXT or GP_FMT_JSON */
@@ -196,6 +219,39 @@ typedef struct gp_verify_summary {
  */
 gp_status gp_verify_render(gp_case *cs, const gp_verify_opts *opts, const char *name, const char *text, size_t len,
                            char **out, gp_verify_summary *sum);
+
+/* What `gradproof dot` draws. */
+typedef struct gp_dot_opts {
+    const char *highlight;     /* NULL, or a param (as written in the case): the
+                                  chain-rule paths from the loss to it in colour */
+} gp_dot_opts;
+
+/*
+ * The network of a case as a Graphviz DOT graph: inputs, hidden units and
+ * outputs by layer, params as labelled edges, activations on the nodes.
+ * GP_EINPUT when the highlighted name is not a param.
+ */
+gp_status gp_dot_render(gp_case *cs, const gp_dot_opts *opts, char **out);
+
+/* What `gradproof report` writes. */
+typedef struct gp_report_opts {
+    gp_format format;          /* GP_FMT_MARKDOWN (default), GP_FMT_LATEX or GP_FMT_JSON */
+    int fragment;              /* latex: the sections alone, no preamble */
+    unsigned long long seed;   /* seed of the random points (0: the default) */
+    const char *picture;       /* NULL, or the address of the network's SVG to link */
+} gp_report_opts;
+
+typedef struct gp_report_summary {
+    int check_ok;              /* the three routes agree */
+    size_t claims_fail, claims_unknown;
+} gp_report_summary;
+
+/*
+ * One document per case: the title, the network's equations, the
+ * derivative table, the check summary, every claim's verdict and the
+ * symmetry report.  *out is the caller's.
+ */
+gp_status gp_report_render(gp_case *cs, const gp_report_opts *opts, char **out, gp_report_summary *sum);
 
 /* The title of a case ("" when it has none), owned by the case. */
 const char *gp_case_title(const gp_case *cs);
