@@ -68,6 +68,15 @@ static void put_row(buf *b, const gp_case *cs, const sym_field *f, uint32_t i, s
         buf_putc(b, '0');
 }
 
+/* Does the field move param i? */
+static int field_has_row(const sym_field *f, size_t i)
+{
+    for (size_t k = 0; k < f->n; k++)
+        if (f->row[k] == i)
+            return 1;
+    return 0;
+}
+
 /* A quadratic form: entries (i, j) i <= j, j == P linear. */
 static void put_quad(buf *b, const gp_case *cs, const sym_quad *q, size_t P, pr_syntax syn)
 {
@@ -286,10 +295,7 @@ void symmetry_write_text(buf *b, const gp_case *cs, const sym_report *R)
         buf_printf(b, "  %zu. ", f + 1);
         int first = 1;
         for (size_t i = 0; i < P; i++) {
-            int has = 0;
-            for (size_t k = 0; k < R->lin[f].n; k++)
-                has |= R->lin[f].row[k] == i;
-            if (!has)
+            if (!field_has_row(&R->lin[f], i))
                 continue;
             buf_puts(b, first ? "d" : ", d");
             pname(b, cs, i, PR_TEXT);
@@ -489,10 +495,7 @@ static void dfield(doc *d, const gp_case *cs, const sym_field *f, size_t P)
 {
     int first = 1;
     for (size_t i = 0; i < P; i++) {
-        int has = 0;
-        for (size_t k = 0; k < f->n; k++)
-            has |= f->row[k] == i;
-        if (!has)
+        if (!field_has_row(f, i))
             continue;
         buf_puts(d->b, first ? "" : ", ");
         dmath(d);
@@ -746,6 +749,26 @@ static void jq(buf *b, mpq_srcptr q)
     buf_free(&t);
 }
 
+/* A field as the object {"param": "its rate of change", ...}. */
+static void json_field(buf *b, const gp_case *cs, const sym_field *f, size_t P)
+{
+    buf_putc(b, '{');
+    int first = 1;
+    for (size_t i = 0; i < P; i++) {
+        if (!field_has_row(f, i))
+            continue;
+        buf_puts(b, first ? "" : ", ");
+        jname(b, cs, i);
+        buf_puts(b, ": ");
+        buf t = BUF_INIT;
+        put_row(&t, cs, f, (uint32_t)i, P, PR_CASE);
+        buf_json_str(b, t.s ? t.s : "0");
+        buf_free(&t);
+        first = 0;
+    }
+    buf_putc(b, '}');
+}
+
 void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
 {
     size_t P = R->P;
@@ -831,25 +854,8 @@ void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
     buf_puts(b, "]},\n \"null_space\": [");
     if (R->null_fields) {
         for (size_t k = 0; k < R->nnull_lin; k++) {
-            const sym_field *f = &R->lin[R->null_lin[k]];
-            buf_puts(b, k ? ", {" : "{");
-            int first = 1;
-            for (size_t i = 0; i < P; i++) {
-                int has = 0;
-                for (size_t e = 0; e < f->n; e++)
-                    has |= f->row[e] == i;
-                if (!has)
-                    continue;
-                buf_puts(b, first ? "" : ", ");
-                jname(b, cs, i);
-                buf_puts(b, ": ");
-                buf t = BUF_INIT;
-                put_row(&t, cs, f, (uint32_t)i, P, PR_CASE);
-                buf_json_str(b, t.s ? t.s : "0");
-                buf_free(&t);
-                first = 0;
-            }
-            buf_putc(b, '}');
+            buf_puts(b, k ? ", " : "");
+            json_field(b, cs, &R->lin[R->null_lin[k]], P);
         }
     } else {
         for (size_t k = 0; k < R->nnull_vec; k++) {
@@ -884,24 +890,9 @@ void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
     buf_puts(b, ",\n \"linear_symmetries\": [");
     for (size_t f = 0; f < R->nlin; f++) {
         const sym_field *F = &R->lin[f];
-        buf_puts(b, f ? ",\n   {\"field\": {" : "\n   {\"field\": {");
-        int first = 1;
-        for (size_t i = 0; i < P; i++) {
-            int has = 0;
-            for (size_t e = 0; e < F->n; e++)
-                has |= F->row[e] == i;
-            if (!has)
-                continue;
-            buf_puts(b, first ? "" : ", ");
-            jname(b, cs, i);
-            buf_puts(b, ": ");
-            buf t = BUF_INIT;
-            put_row(&t, cs, F, (uint32_t)i, P, PR_CASE);
-            buf_json_str(b, t.s ? t.s : "0");
-            buf_free(&t);
-            first = 0;
-        }
-        buf_puts(b, "}, \"matrix\": [");
+        buf_puts(b, f ? ",\n   {\"field\": " : "\n   {\"field\": ");
+        json_field(b, cs, F, P);
+        buf_puts(b, ", \"matrix\": [");
         for (size_t e = 0, n = 0; e < F->n; e++) {
             if (F->col[e] == P)
                 continue;
