@@ -213,8 +213,9 @@ static void write_claims(rdoc *d, const gp_case *cs, const claim_result *res, co
                S->hold == 1 ? "s" : "", S->fail, S->fail == 1 ? "s" : "");
     if (S->unknown)
         buf_printf(&t, ", %zu undecided", S->unknown);
-    buf_puts(&t, ". Exact verdicts are proofs (the two sides are equal as rational functions, or a counterexample "
-                 "in exact arithmetic); numeric ones compare the two sides at seeded points in MPFR at 256 bits.");
+    buf_printf(&t, ". Exact verdicts are proofs (the two sides are equal as rational functions, or a counterexample "
+                   "in exact arithmetic); numeric ones compare the two sides at seeded points in MPFR at %d bits, "
+                   "within 2^-%d·(1 + max(|claim|, |true|)).", CLAIMS_PREC, CLAIMS_TOL_EXP);
     text(d, t.s ? t.s : "");
     buf_free(&t);
     buf_puts(d->b, is_tex(d) ? "\n\n\\begin{description}\n" : "\n\n");
