@@ -405,8 +405,8 @@ typedef struct ratios {
 
 static void ratios_add(ratios *R, mpfr_t l, mpfr_t r)
 {
-    if (mpfr_zero_p(l) || mpfr_get_exp(l) < -100)
-        return; /* the truth is (nearly) zero: no ratio */
+    if (!mpfr_number_p(l) || !mpfr_number_p(r) || mpfr_zero_p(l) || mpfr_get_exp(l) < -100)
+        return; /* the truth is (nearly) zero, or a side is not a number: no ratio */
     mpfr_t q, d;
     mpfr_init2(q, CLAIMS_PREC);
     mpfr_init2(d, CLAIMS_PREC);
@@ -416,7 +416,8 @@ static void ratios_add(ratios *R, mpfr_t l, mpfr_t r)
         R->constant = R->unit = 1;
     } else {
         mpfr_sub(d, q, R->first, MPFR_RNDN);
-        if (!mpfr_zero_p(d) && mpfr_get_exp(d) > mpfr_get_exp(q) - 150 + 1)
+        /* a zero ratio has no exponent to compare with: equal only to zero */
+        if (!mpfr_zero_p(d) && (mpfr_zero_p(q) || mpfr_get_exp(d) > mpfr_get_exp(q) - 150 + 1))
             R->constant = 0;
     }
     mpfr_abs(d, q, MPFR_RNDN);
