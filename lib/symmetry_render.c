@@ -68,6 +68,21 @@ static void put_row(buf *b, const gp_case *cs, const sym_field *f, uint32_t i, s
         buf_putc(b, '0');
 }
 
+/* The gradients of the pair are equal (ratio 1), not only proportional. */
+static int pair_equal(const sym_pair *p)
+{
+    return mpz_cmp(mpq_numref(p->ratio), mpq_denref(p->ratio)) == 0;
+}
+
+static void count_pairs(const sym_report *R, size_t *neq, size_t *nprop)
+{
+    for (size_t k = 0; k < R->npair; k++)
+        if (pair_equal(&R->pair[k]))
+            ++*neq;
+        else
+            ++*nprop;
+}
+
 /* Does the field move param i? */
 static int field_has_row(const sym_field *f, size_t i)
 {
@@ -344,15 +359,11 @@ void symmetry_write_text(buf *b, const gp_case *cs, const sym_report *R)
     }
     /* gradients */
     size_t neq = 0, nprop = 0;
-    for (size_t k = 0; k < R->npair; k++)
-        if (mpz_cmp(mpq_numref(R->pair[k].ratio), mpq_denref(R->pair[k].ratio)) == 0)
-            neq++;
-        else
-            nprop++;
+    count_pairs(R, &neq, &nprop);
     buf_printf(b, "\nequal gradients (identical as functions): %s", neq ? "" : "none\n");
     for (size_t k = 0, n = 0; k < R->npair; k++) {
         const sym_pair *p = &R->pair[k];
-        if (mpz_cmp(mpq_numref(p->ratio), mpq_denref(p->ratio)) != 0)
+        if (!pair_equal(p))
             continue;
         buf_puts(b, n++ ? ", " : "");
         buf_puts(b, "∂C/∂");
@@ -366,7 +377,7 @@ void symmetry_write_text(buf *b, const gp_case *cs, const sym_report *R)
         buf_puts(b, "proportional gradients: ");
         for (size_t k = 0, n = 0; k < R->npair; k++) {
             const sym_pair *p = &R->pair[k];
-            if (mpz_cmp(mpq_numref(p->ratio), mpq_denref(p->ratio)) == 0)
+            if (pair_equal(p))
                 continue;
             buf_puts(b, n++ ? ", " : "");
             buf_puts(b, "∂C/∂");
@@ -587,17 +598,13 @@ void symmetry_write_doc(buf *b, const gp_case *cs, const sym_report *R, int late
         dt(d, " (nauty).\n");
     }
     size_t neq = 0, nprop = 0;
-    for (size_t k = 0; k < R->npair; k++)
-        if (mpz_cmp(mpq_numref(R->pair[k].ratio), mpq_denref(R->pair[k].ratio)) == 0)
-            neq++;
-        else
-            nprop++;
+    count_pairs(R, &neq, &nprop);
     dlabel(d, "Equal gradients");
     if (!neq)
         dt(d, "none");
     for (size_t k = 0, n = 0; k < R->npair; k++) {
         const sym_pair *p = &R->pair[k];
-        if (mpz_cmp(mpq_numref(p->ratio), mpq_denref(p->ratio)) != 0)
+        if (!pair_equal(p))
             continue;
         buf_puts(b, n++ ? ", " : "");
         dmath(d);
@@ -612,7 +619,7 @@ void symmetry_write_doc(buf *b, const gp_case *cs, const sym_report *R, int late
         dlabel(d, "Proportional gradients");
         for (size_t k = 0, n = 0; k < R->npair; k++) {
             const sym_pair *p = &R->pair[k];
-            if (mpz_cmp(mpq_numref(p->ratio), mpq_denref(p->ratio)) == 0)
+            if (pair_equal(p))
                 continue;
             buf_puts(b, n++ ? ", " : "");
             dmath(d);
@@ -811,7 +818,7 @@ void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
     buf_puts(b, ",\n \"equal_gradients\": [");
     for (size_t k = 0, n = 0; k < R->npair; k++) {
         const sym_pair *p = &R->pair[k];
-        if (mpz_cmp(mpq_numref(p->ratio), mpq_denref(p->ratio)) != 0)
+        if (!pair_equal(p))
             continue;
         buf_puts(b, n++ ? ", [" : "[");
         jname(b, cs, p->a);
@@ -822,7 +829,7 @@ void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
     buf_puts(b, "],\n \"proportional_gradients\": [");
     for (size_t k = 0, n = 0; k < R->npair; k++) {
         const sym_pair *p = &R->pair[k];
-        if (mpz_cmp(mpq_numref(p->ratio), mpq_denref(p->ratio)) == 0)
+        if (pair_equal(p))
             continue;
         buf_puts(b, n++ ? ", {\"param\": " : "{\"param\": ");
         jname(b, cs, p->b);
