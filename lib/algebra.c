@@ -1380,6 +1380,21 @@ static gp_status alg_run(alg *a, gp_ctx *c, gp_id id, pr_syntax syn)
     return a->st;
 }
 
+/* alg_run, then the result in its final context: the map from working
+   variables to final ones (malloc'd, the caller's; NULL on failure, with
+   a->st saying why). */
+static slong *alg_run_final(alg *a, gp_ctx *c, gp_id id, pr_syntax syn)
+{
+    if (alg_run(a, c, id, syn) != GP_OK)
+        return NULL;
+    slong *fmap = malloc((size_t)(wvars(a) ? wvars(a) : 1) * sizeof *fmap);
+    if (!fmap)
+        fail(a, GP_ENOMEM);
+    else
+        final_context(a, fmap);
+    return fmap;
+}
+
 gp_status algebra_is_zero(gp_ctx *c, gp_id id, int *zero)
 {
     alg a;
@@ -1412,15 +1427,7 @@ gp_status algebra_inspect(algebra_shape *out, gp_ctx *c, gp_id id, pr_syntax syn
 {
     memset(out, 0, sizeof *out);
     alg a;
-    slong *fmap = NULL;
-    gp_status st = alg_run(&a, c, id, syn);
-    if (st == GP_OK) {
-        fmap = malloc((size_t)(wvars(&a) ? wvars(&a) : 1) * sizeof *fmap);
-        if (!fmap)
-            fail(&a, GP_ENOMEM);
-        else
-            final_context(&a, fmap);
-    }
+    slong *fmap = alg_run_final(&a, c, id, syn);
     if (a.st == GP_OK)
         name_vars(&a, fmap);
     if (a.st == GP_OK) {
@@ -1454,7 +1461,7 @@ gp_status algebra_inspect(algebra_shape *out, gp_ctx *c, gp_id id, pr_syntax syn
             algebra_shape_clear(out);
     }
     free(fmap);
-    st = a.st;
+    gp_status st = a.st;
     alg_free(&a);
     return st;
 }
@@ -1622,22 +1629,14 @@ gp_status algebra_group_by_samples(algebra_grouped *out, gp_ctx *c, gp_id id)
 {
     memset(out, 0, sizeof *out);
     alg a;
-    slong *fmap = NULL;
-    gp_status st = alg_run(&a, c, id, PR_TEXT);
-    if (st == GP_OK) {
-        fmap = malloc((size_t)(wvars(&a) ? wvars(&a) : 1) * sizeof *fmap);
-        if (!fmap)
-            fail(&a, GP_ENOMEM);
-        else
-            final_context(&a, fmap);
-    }
+    slong *fmap = alg_run_final(&a, c, id, PR_TEXT);
     if (a.st == GP_OK) {
         out->polynomial = fmpq_mpoly_is_one(a.fres.den, a.fctx);
         if (out->polynomial)
             group_terms(&a, fmap, out);
     }
     free(fmap);
-    st = a.st;
+    gp_status st = a.st;
     alg_free(&a);
     if (st != GP_OK)
         algebra_grouped_clear(out);
