@@ -38,7 +38,8 @@ typedef struct sweep {
     uint32_t *head;      /* head[id]: first contribution, for ids < n */
     contrib *pool;
     size_t npool, cappool;
-    unsigned char *stop; /* stop[id]: hold as a variable (wrt) */
+    uint32_t *stop;      /* stop[id]: 1 + the first position of id in wrt, 0 if
+                            id is not held as a variable */
     size_t n;            /* ids covered */
 } sweep;
 
@@ -309,17 +310,14 @@ static int sample_sweep(sweep *s, gp_id root, gp_id seed, int boundary, emit_fn 
 }
 
 typedef struct result {
-    size_t nwrt;
-    const gp_id *wrt;
+    const uint32_t *stop; /* the sweep's stop marks: where node's result goes */
     gp_id *out;
 } result;
 
 static int emit_result(void *arg, gp_id node, gp_id adj)
 {
     result *r = arg;
-    for (size_t i = 0; i < r->nwrt; i++)
-        if (r->wrt[i] == node)
-            r->out[i] = adj;
+    r->out[r->stop[node] - 1] = adj;
     return 1;
 }
 
@@ -358,14 +356,14 @@ gp_status derive_grad(gp_ctx *c, gp_id f, size_t nwrt, const gp_id *wrt, gp_id *
     s.c = c;
     s.n = (size_t)f + 1;
     s.head = malloc(s.n * sizeof *s.head);
-    s.stop = calloc(c->nnode, 1);
+    s.stop = calloc(c->nnode, sizeof *s.stop);
     uint32_t *dhead = NULL;
-    int ok = s.head && s.stop;
+    int ok = s.head && s.stop && nwrt < UINT32_MAX;
     if (ok)
         for (size_t i = 0; i < nwrt; i++)
-            if (wrt[i] < c->nnode)
-                s.stop[wrt[i]] = 1;
-    result r = {nwrt, wrt, out};
+            if (wrt[i] < c->nnode && !s.stop[wrt[i]])
+                s.stop[wrt[i]] = (uint32_t)i + 1;
+    result r = {s.stop, out};
     if (ok && c->node[f].level != GP_LV_DATASET) {
         ok = sample_sweep(&s, f, dag_num_si(c, 1, 1), 0, emit_result, &r);
     } else if (ok) {
@@ -408,6 +406,10 @@ gp_status derive_grad(gp_ctx *c, gp_id f, size_t nwrt, const gp_id *wrt, gp_id *
             }
         }
     }
+    /* a variable named twice: its later positions copy the first */
+    for (size_t i = 0; ok && i < nwrt; i++)
+        if (wrt[i] < c->nnode && s.stop[wrt[i]] != i + 1)
+            out[i] = out[s.stop[wrt[i]] - 1];
     free(s.head);
     free(s.stop);
     free(s.pool);
