@@ -164,7 +164,7 @@ static const char claims_help[] =
 
 static const char check_help[] =
     "usage: gradproof check CASE [--points K] [--precision BITS] [--seed S] [--directional]\n"
-    "                            [--directions N] [--json]\n"
+    "                            [--directions N] [--per-param] [--json]\n"
     "\n"
     "Compare three routes to the gradient of the loss, for every param, at K\n"
     "seeded points (the case's 'at' lines first) over the case's data (or seeded\n"
@@ -183,6 +183,9 @@ static const char check_help[] =
     "  --directional    compare v.grad along random directions v: O(1) evaluations\n"
     "                   instead of one difference per param, for big networks\n"
     "  --directions N   directions per point with --directional (default 2)\n"
+    "                   (above 1000 params the comparison is along directions\n"
+    "                   unless --per-param is given, and the output says so)\n"
+    "  --per-param      one difference per param however many params there are\n"
     "  --json           one JSON document on stdout, diagnostics included\n"
     "  --format F       text (default) or json\n"
     "\n"
@@ -240,6 +243,7 @@ typedef struct opts {
     unsigned long long seed; /* claims, check, grad: seed */
     unsigned long precision; /* check: bits (0: default) */
     int directional;  /* check */
+    int per_param;    /* check */
     unsigned directions; /* check: per point (0: default) */
     const char *at;   /* grad: a point as an `at` line */
     const char *gradients; /* verify: the file of gradients */
@@ -384,7 +388,7 @@ static gp_status do_claims(gp_case *cs, const opts *o, char **out, int *failed)
 
 static gp_status do_check(gp_case *cs, const opts *o, char **out, int *failed)
 {
-    gp_check_opts co = {o->format, o->points, o->precision, o->seed, o->directional, o->directions};
+    gp_check_opts co = {o->format, o->points, o->precision, o->seed, o->directional, o->directions, o->per_param};
     gp_check_summary sum;
     memset(&sum, 0, sizeof sum);
     gp_status st = gp_check_render(cs, &co, out, &sum);
@@ -750,6 +754,8 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
             o->precision = (unsigned long)x;
         } else if ((allowed & OPT_DIRECTIONAL) && !strcmp(a, "--directional")) {
             o->directional = 1;
+        } else if ((allowed & OPT_DIRECTIONAL) && !strcmp(a, "--per-param")) {
+            o->per_param = 1;
         } else if ((allowed & OPT_DIRECTIONAL) &&
                    ((v = opt_value(a, "--directions", argc, argv, &i, &missing)) || missing)) {
             if (!v || !parse_ull(v, &x) || x == 0 || x > 1000) {
@@ -789,6 +795,10 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
     }
     if (!o->case_path) {
         usage_hint(o->verb, "%s", "a case file is needed (or - for standard input)");
+        return EXIT_USAGE;
+    }
+    if (o->directional && o->per_param) {
+        usage_hint(o->verb, "%s", "--per-param and --directional (or --directions) exclude each other");
         return EXIT_USAGE;
     }
     if ((allowed & OPT_GRADIENTS) && !o->gradients) {

@@ -725,6 +725,13 @@ static int point_at(checker *K, size_t k)
     return exact;
 }
 
+void check_resolve(const gp_case *cs, check_opts *o)
+{
+    o->auto_directional = !o->directional && !o->per_param && cs->nparams > CHECK_PER_PARAM_MAX;
+    if (o->auto_directional)
+        o->directional = 1;
+}
+
 gp_status check_run(gp_case *cs, const check_opts *o, check_report *R)
 {
     memset(R, 0, sizeof *R);
@@ -870,7 +877,10 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
 {
     size_t P = cs->nparams;
     unsigned nd = op->directions ? op->directions : CHECK_DIRECTIONS;
-    if (op->directional)
+    if (op->auto_directional)
+        buf_printf(o, "%zu params, more than %d: v·∇C compared along %u random direction%s per point"
+                      " (--per-param: one difference per param)\n", P, CHECK_PER_PARAM_MAX, nd, nd == 1 ? "" : "s");
+    else if (op->directional)
         buf_printf(o, "%zu params; %u random direction%s per point: v·∇C compared\n", P, nd, nd == 1 ? "" : "s");
     buf_printf(o, "%s (%s), %lu bits\n\n",
                R->per_sample ? "per-sample loss: each sample checked" : "loss over the data set",
@@ -1006,9 +1016,10 @@ static void json_num(buf *o, double x)
 static void write_json(buf *o, const gp_case *cs, const check_report *R, const check_opts *op, const check_entry *sorted)
 {
     buf_printf(o, "{\"ok\": %s, \"precision_bits\": %lu, \"points\": %u, \"samples\": %zu, \"own_data\": %s, "
-                  "\"per_sample\": %s, \"directional\": %s,\n \"params\": [",
+                  "\"per_sample\": %s, \"directional\": %s, \"directional_auto\": %s,\n \"params\": [",
                R->ok ? "true" : "false", (unsigned long)R->prec, R->points, R->nsamples, R->own_data ? "true" : "false",
-               R->per_sample ? "true" : "false", op->directional ? "true" : "false");
+               R->per_sample ? "true" : "false", op->directional ? "true" : "false",
+               op->auto_directional ? "true" : "false");
     int first = 1;
     for (size_t i = 0; i < R->nentries; i++) {
         const check_entry *e = &sorted[i];
@@ -1133,7 +1144,9 @@ gp_status gp_check_render(gp_case *cs, const gp_check_opts *opts, char **out, gp
     gp_ctx *c = cs->c;
     *out = NULL;
     check_opts o = {.points = opts->points, .prec = (mpfr_prec_t)opts->precision, .seed = opts->seed,
-                    .directional = opts->directional, .directions = opts->directions};
+                    .directional = opts->directional, .directions = opts->directions,
+                    .per_param = opts->per_param};
+    check_resolve(cs, &o);
     check_report R;
     gp_status st = check_run(cs, &o, &R);
     claim_result *res = NULL;

@@ -16,6 +16,8 @@
 #define CHECK_PREC 256        /* bits of the reference and of the differences */
 #define CHECK_SAMPLES 8       /* random samples per point when the case has no data */
 #define CHECK_DIRECTIONS 2    /* random directions per point with --directional */
+#define CHECK_PER_PARAM_MAX 1000 /* above this many params, directions unless per_param:
+                                  one difference per param costs params x nodes */
 #define CHECK_SLACK 1.01      /* the backprop bound is first order: room for the rest */
 
 typedef struct check_opts {
@@ -24,7 +26,13 @@ typedef struct check_opts {
     uint64_t seed;            /* 0: a fixed default */
     int directional;          /* compare v.grad along random directions */
     unsigned directions;      /* per point, 0: CHECK_DIRECTIONS */
+    int per_param;            /* one difference per param however many there are */
+    int auto_directional;     /* set by check_resolve: directions for the size */
 } check_opts;
+
+/* Settle the route for cs: directional when asked, or when cs has more than
+   CHECK_PER_PARAM_MAX params and per_param is not set (auto_directional). */
+void check_resolve(const gp_case *cs, check_opts *o);
 
 /* One param (or one direction) at its worst point. */
 typedef struct check_entry {

@@ -145,6 +145,8 @@ typedef struct gp_check_opts {
     unsigned long long seed;    /* seed of the random points (0: the default) */
     int directional;            /* compare v.grad along random directions */
     unsigned directions;        /* directions per point (0: 2) */
+    int per_param;              /* one difference per param even above 1000
+                                   params (else directions there) */
 } gp_check_opts;
 
 typedef struct gp_check_summary {

@@ -352,6 +352,7 @@ gp_status gp_report_render(gp_case *cs, const gp_report_opts *opts, char **out, 
     ctx_stack_mark(c);
     gp_format fmt = opts->format == GP_FMT_LATEX || opts->format == GP_FMT_JSON ? opts->format : GP_FMT_MARKDOWN;
     check_opts co = {.seed = opts->seed};
+    check_resolve(cs, &co);
     check_report CR;
     memset(&CR, 0, sizeof CR);
     sym_report SR;

@@ -531,7 +531,7 @@ Test(property, three_routes_agree, .timeout = 1800)
             free(gc.text);
             continue;
         }
-        gp_check_opts o = {GP_FMT_JSON, POINTS, 0, case_seed(i), 0, 0};
+        gp_check_opts o = {GP_FMT_JSON, POINTS, 0, case_seed(i), 0, 0, 0};
         gp_check_summary sum;
         json_doc d;
         char *out = check_json(cs, &o, &sum, &d);
@@ -760,7 +760,7 @@ Test(property, a_wrong_gradient_would_be_caught, .timeout = 1800)
             continue; /* counted and printed by three_routes_agree */
         }
         sampled++;
-        gp_check_opts o = {GP_FMT_JSON, POINTS, 0, case_seed(i), 0, 0};
+        gp_check_opts o = {GP_FMT_JSON, POINTS, 0, case_seed(i), 0, 0, 0};
         gp_check_summary sum;
         json_doc d;
         char *out = check_json(cs, &o, &sum, &d);
@@ -863,7 +863,7 @@ Test(determinism, same_seed_same_bytes_other_seed_other_values)
         gp_ctx *c1, *c2;
         gp_case *a = load(&c1, "gen.case", gc.text, 0), *b = load(&c2, "gen.case", gc.text, 0);
         cr_assert(a && b, "case %zu does not load", i);
-        gp_check_opts o = {GP_FMT_JSON, POINTS, 0, case_seed(i), 0, 0};
+        gp_check_opts o = {GP_FMT_JSON, POINTS, 0, case_seed(i), 0, 0, 0};
         gp_check_summary s1, s2, s3, s4;
         json_doc d1, d2, d3, d4;
         char *j1 = check_json(a, &o, &s1, &d1);
@@ -917,7 +917,7 @@ Test(options, precision_512)
     gp_ctx *c;
     gp_case *cs = load(&c, "small.case", small_case, 0);
     cr_assert_not_null(cs);
-    gp_check_opts o = {GP_FMT_JSON, POINTS, 512, 7, 0, 0};
+    gp_check_opts o = {GP_FMT_JSON, POINTS, 512, 7, 0, 0, 0};
     gp_check_summary sum;
     json_doc d;
     char *out = check_json(cs, &o, &sum, &d);
@@ -949,7 +949,7 @@ Test(options, directional_three_directions)
     gp_ctx *c;
     gp_case *cs = load(&c, "small.case", small_case, 0);
     cr_assert_not_null(cs);
-    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 11, 1, 3};
+    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 11, 1, 3, 0};
     gp_check_summary sum;
     json_doc d;
     char *out = check_json(cs, &o, &sum, &d);
@@ -980,6 +980,51 @@ Test(options, directional_three_directions)
     gp_ctx_free(c);
 }
 
+/* Above CHECK_PER_PARAM_MAX params the comparison goes along directions on
+   its own (one difference per param costs params x nodes), and says so;
+   per_param keeps one entry per param.  A loss of 1001 weights. */
+Test(options, many_params_go_directional_unless_per_param, .timeout = 600)
+{
+    enum { N = 1001 };
+    char *text = sf("param w[1..%d]\nloss C = sum(i = 1..%d, w[i]^2*(1 + w[i]))\n", N, N);
+    gp_ctx *c;
+    gp_case *cs = load(&c, "wide.case", text, 0);
+    cr_assert_not_null(cs);
+    gp_check_opts o = {GP_FMT_JSON, 1, 0, 5, 0, 0, 0};
+    gp_check_summary sum;
+    json_doc d;
+    char *out = check_json(cs, &o, &sum, &d);
+    cr_expect(jbool(d.root, "directional"), "1001 params: not directional");
+    cr_expect(jbool(d.root, "directional_auto"), "1001 params: directional_auto is false");
+    cr_expect(jbool(d.root, "ok"), "%.2000s", out);
+    cr_expect_eq(sum.entries, 2, "%zu entries, expected the default 2 directions", sum.entries);
+    json_free(&d);
+    gp_free(out);
+    o.per_param = 1;
+    out = check_json(cs, &o, &sum, &d);
+    cr_expect(!jbool(d.root, "directional"), "per_param: still directional");
+    cr_expect(!jbool(d.root, "directional_auto"), "per_param: directional_auto");
+    cr_expect(jbool(d.root, "ok"), "per_param: not ok");
+    cr_expect_eq(sum.entries, N, "per_param: %zu entries", sum.entries);
+    cr_expect_eq(jget(d.root, "params", JSON_ARRAY)->len, N);
+    json_free(&d);
+    gp_free(out);
+    /* and at the threshold itself, every param */
+    gp_ctx_free(c);
+    free(text);
+    text = sf("param w[1..%d]\nloss C = sum(i = 1..%d, w[i]^2*(1 + w[i]))\n", N - 1, N - 1);
+    cs = load(&c, "wide1000.case", text, 0);
+    cr_assert_not_null(cs);
+    o.per_param = 0;
+    out = check_json(cs, &o, &sum, &d);
+    cr_expect(!jbool(d.root, "directional_auto"), "1000 params went directional");
+    cr_expect_eq(sum.entries, N - 1);
+    json_free(&d);
+    gp_free(out);
+    gp_ctx_free(c);
+    free(text);
+}
+
 Test(options, a_case_without_params)
 {
     /* what it does: every point is "compared" on no entries, and the case
@@ -988,7 +1033,7 @@ Test(options, a_case_without_params)
     gp_ctx *c;
     gp_case *cs = load(&c, "noparams.case", text, 0);
     cr_assert_not_null(cs);
-    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 3, 0, 0};
+    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 3, 0, 0, 0};
     gp_check_summary sum;
     json_doc d;
     char *out = check_json(cs, &o, &sum, &d);
@@ -1046,7 +1091,7 @@ static unsigned expect_no_false_alarm(const char *what, const char *text, gp_che
 Test(bugs, a_kink_of_params_only_is_not_hit_at_every_point)
 {
     static const char *const text = "input x1\ntarget y\nparam a b\nloss C = mean((relu(a) + b*x1 - y)^2)\n";
-    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 0, 0, 0};
+    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 0, 0, 0, 0};
     unsigned pts = expect_no_false_alarm("relu(param) over 8 samples", text, o);
     cr_expect_eq(pts, POINTS, "relu(a) with a in +-[0.1, 1.5] over 8 samples: %u points, expected %d "
                               "(every point redrawn as a kink)", pts, POINTS);
@@ -1062,7 +1107,7 @@ Test(bugs, a_kink_of_params_only_is_not_hit_at_every_point)
    difference: "DISAGREE: finite difference". */
 Test(bugs, an_ill_conditioned_reference_is_not_a_disagreement)
 {
-    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 0, 0, 0};
+    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 0, 0, 0, 0};
     expect_no_false_alarm("sin(a + 1e70)", "param a\nloss C = sin(a + 1e70)\n", o);
     /* with the reference at 512 bits the three routes agree */
     o.precision = 512;
@@ -1075,7 +1120,7 @@ Test(bugs, an_ill_conditioned_reference_is_not_a_disagreement)
    "DISAGREE: backprop". */
 Test(bugs, a_gradient_below_double_range_is_not_a_disagreement)
 {
-    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 0, 0, 0};
+    gp_check_opts o = {GP_FMT_JSON, POINTS, 0, 0, 0, 0, 0};
     expect_no_false_alarm("exp(-1000 - a^2)", "param a\nloss C = exp(-1000 - a^2)\n", o);
 }
 
@@ -1084,7 +1129,7 @@ Test(bugs, a_gradient_below_double_range_is_not_a_disagreement)
    check says "DISAGREE: finite difference  (difference inaccurate)". */
 Test(bugs, a_difference_near_a_minimum_is_not_a_disagreement)
 {
-    gp_check_opts o = {GP_FMT_JSON, 1, 0, 0, 0, 0};
+    gp_check_opts o = {GP_FMT_JSON, 1, 0, 0, 0, 0, 0};
     expect_no_false_alarm("(d/3 - 1/3)^2 at d = 0.99", "param d\nloss C = (d/3 - 1/3)^2\nat d = 0.99\n", o);
     expect_no_false_alarm("(d/3 - 1/3)^2 at d = 1.01", "param d\nloss C = (d/3 - 1/3)^2\nat d = 1.01\n", o);
 }
