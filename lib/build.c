@@ -1819,11 +1819,13 @@ gp_status build_case(gp_case *cs)
     }
     if (c->status == GP_OK)
         order_and_build(&b);
+    if (c->status == GP_OK && cs->over_limit)
+        c->status = GP_ELIMIT; /* names without their elements: nothing more to build */
     if (c->status != GP_OK) {
         free(b.deps);
         return c->status;
     }
-    if (cs->loss_sym != NOSYM)
+    if (cs->loss_sym != NOSYM && cs->sym[cs->loss_sym].count)
         cs->loss = cs->elem[cs->sym[cs->loss_sym].first].node;
     else if (!cs->syn.loss_failed) { /* a malformed loss line was reported already */
         /* point after the last character of the file, on a line that exists */
