@@ -10,12 +10,16 @@
  */
 #define _DEFAULT_SOURCE /* mkstemps */
 #include <errno.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <flint.h>
+#include <gmp.h>
 
 #include "gradproof.h"
 
@@ -59,6 +63,7 @@ static const char main_help[] =
     "  --max-depth N         deepest nesting of parentheses and calls (default 1000)\n"
     "  --max-elements N      most elements of indexed names (default 10000000)\n"
     "  --max-expand-terms N  largest expanded polynomial (default 100000)\n"
+    "  --max-precision N     most bits of an MPFR evaluation, 256 or more (default 65536)\n"
     "\n"
     "exit status: 0 everything holds; 1 a verdict failed; 2 bad input or usage;\n"
     "3 a system, I/O or internal failure.\n"
@@ -101,8 +106,9 @@ static const char symmetry_help[] =
     "  --seed S       seed of the random points (default: fixed)\n"
     "  --clamp LIST   test a proposed clamp set, e.g. --clamp 'w1[0][2],w2[2][1]'\n"
     "\n"
-    "exit status: 0 done; 1 the proposed clamp set is not valid; 2 bad input or\n"
-    "usage; 3 a system or internal failure.\n";
+    "exit status: 0 done; 1 the proposed clamp set is not valid, or no point\n"
+    "could be analysed (unknown); 2 bad input or usage; 3 a system or internal\n"
+    "failure.\n";
 
 static const char report_help[] =
     "usage: gradproof report CASE [--format markdown|latex|json] [--fragment]\n"
@@ -273,8 +279,8 @@ static int parse_size(const char *s, size_t *out)
 static int limit_option(opts *o, int argc, char **argv, int *i)
 {
     static const char *const names[] = {"--max-file-bytes", "--max-nodes", "--max-depth", "--max-elements",
-                                        "--max-expand-terms"};
-    for (int k = 0; k < 5; k++) {
+                                        "--max-expand-terms", "--max-precision"};
+    for (int k = 0; k < 6; k++) {
         size_t n = strlen(names[k]);
         const char *a = argv[*i], *val = NULL;
         if (strncmp(a, names[k], n) != 0 || (a[n] != '\0' && a[n] != '='))
@@ -294,6 +300,13 @@ static int limit_option(opts *o, int argc, char **argv, int *i)
         case 2: o->lim.max_depth = v > 1000000 ? 1000000 : (unsigned)v; break;
         case 3: o->lim.max_elements = v; break;
         case 4: o->lim.max_expand_terms = v; break;
+        case 5:
+            if (v < 256) {
+                usage_hint(o->verb, "%s needs at least 256 (the bits claims and symmetry work at)", names[k]);
+                return -1;
+            }
+            o->lim.max_precision = v > ULONG_MAX ? ULONG_MAX : (unsigned long)v;
+            break;
         }
         return 1;
     }
@@ -402,7 +415,7 @@ static gp_status do_symmetry(gp_case *cs, const opts *o, char **out, int *failed
     gp_symmetry_summary sum;
     memset(&sum, 0, sizeof sum);
     gp_status st = gp_symmetry_render(cs, &so, out, &sum);
-    *failed = sum.clamp_given && !sum.clamp_valid;
+    *failed = (sum.clamp_given && !sum.clamp_valid) || sum.unknown;
     return st;
 }
 
@@ -614,6 +627,9 @@ static int run(opts *o, verb_fn fn)
         print_diagnostics(c);
         if (st == GP_ENOMEM)
             fprintf(stderr, "%s: out of memory\n", prog);
+        else if (st == GP_EINTERNAL)
+            fprintf(stderr, "%s: internal error: an invariant of gradproof broke (a bug: please report it, "
+                            "with the case)\n", prog);
         code = status_exit(st);
     }
     gp_free(out);
@@ -747,8 +763,8 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
             o->seed = x;
         } else if ((allowed & OPT_PRECISION) &&
                    ((v = opt_value(a, "--precision", argc, argv, &i, &missing)) || missing)) {
-            if (!v || !parse_ull(v, &x) || x < 64 || x > 65536) {
-                usage_hint(o->verb, "%s needs a number of bits from 64 to 65536", "--precision");
+            if (!v || !parse_ull(v, &x) || x < 64 || x > ULONG_MAX) {
+                usage_hint(o->verb, "%s needs a number of bits, at least 64", "--precision");
                 return EXIT_USAGE;
             }
             o->precision = (unsigned long)x;
@@ -797,6 +813,12 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
         usage_hint(o->verb, "%s", "a case file is needed (or - for standard input)");
         return EXIT_USAGE;
     }
+    if (o->precision > o->lim.max_precision) {
+        /* after every option: --max-precision may come later */
+        fprintf(stderr, "%s: error: --precision %lu is above the limit of %lu bits (raise it with --max-precision)\n",
+                prog, o->precision, o->lim.max_precision);
+        return EXIT_USAGE;
+    }
     if (o->directional && o->per_param) {
         usage_hint(o->verb, "%s", "--per-param and --directional (or --directions) exclude each other");
         return EXIT_USAGE;
@@ -828,8 +850,51 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
     return code;
 }
 
+/* GMP, MPFR and FLINT abort when an allocation fails: with these they end
+   the process the way gradproof ends a system failure, saying why */
+static void out_of_memory(void)
+{
+    static const char m[] = "gradproof: out of memory (in GMP, MPFR or FLINT)\n";
+    ssize_t w = write(STDERR_FILENO, m, sizeof m - 1);
+    (void)w;
+    _exit(EXIT_SYSTEM);
+}
+static void *lib_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p && n)
+        out_of_memory();
+    return p;
+}
+static void *lib_calloc(size_t n, size_t m)
+{
+    void *p = calloc(n, m);
+    if (!p && n && m)
+        out_of_memory();
+    return p;
+}
+static void *lib_realloc(void *q, size_t n)
+{
+    void *p = realloc(q, n);
+    if (!p && n)
+        out_of_memory();
+    return p;
+}
+static void *gmp_realloc(void *q, size_t old, size_t n)
+{
+    (void)old;
+    return lib_realloc(q, n);
+}
+static void gmp_free(void *q, size_t n)
+{
+    (void)n;
+    free(q);
+}
+
 int main(int argc, char **argv)
 {
+    mp_set_memory_functions(lib_malloc, gmp_realloc, gmp_free);
+    __flint_set_memory_functions(lib_malloc, lib_calloc, lib_realloc, free);
     if (argc < 2) {
         usage_hint(NULL, "%s", "a command is needed");
         return EXIT_USAGE;

@@ -150,7 +150,7 @@ static int over_limit(alg *a, const fmpq_mpoly_t p, const fmpq_mpoly_ctx_t ctx)
     if ((size_t)fmpq_mpoly_length(p, ctx) <= a->c->lim.max_expand_terms)
         return 0;
     if (a->st == GP_OK) {
-        diag_error(a->c, -1, 0, 0, "the expanded form has more than %zu terms (raise it with --max-expand-terms)",
+        diag_error(a->c, -1, 0, 0, "the expanded form has more terms than the limit of %zu (raise it with --max-expand-terms)",
                    a->c->lim.max_expand_terms);
         a->st = GP_ELIMIT;
     }

@@ -49,6 +49,8 @@ typedef struct bctx {
     int in_red;       /* building the argument of a sample reduction */
     uint32_t cstack[64]; /* constants being evaluated, for cycle paths */
     int ncstack;
+    size_t sum_terms[2]; /* terms of index sums built so far (by collect):
+                            nested sums multiply, so they count together */
 } bctx;
 
 static const char *src_text(const gp_case *cs, int src) { return cs->c->src[src].text; }
@@ -236,7 +238,8 @@ static int ival(bctx *b, const ast *a, long *out)
             return 0;
         }
         if (mpz_cmpabs_ui(mpq_numref(q), (unsigned long)cap) > 0) {
-            err(b, a->off, a->len, "index %.*s is out of the supported range", (int)a->len, src_text(b->cs, b->src) + a->off);
+            err(b, a->off, a->len, "index %.*s is outside the supported range -%ld..%ld", (int)a->len,
+                src_text(b->cs, b->src) + a->off, cap, cap);
             return 0;
         }
         *out = mpz_get_si(mpq_numref(q));
@@ -440,6 +443,82 @@ void build_elem_name(const gp_case *cs, size_t e, gp_name *out)
     }
 }
 
+typedef struct node_elem {
+    gp_id node;
+    uint32_t elem;
+} node_elem;
+
+static int by_node(const void *x, const void *y)
+{
+    gp_id a = ((const node_elem *)x)->node, b = ((const node_elem *)y)->node;
+    return (a > b) - (a < b);
+}
+
+size_t build_node_owner(const gp_case *cs, gp_id node, int through_args)
+{
+    const gp_ctx *c = cs->c;
+    size_t n = c->nnode, found = SIZE_MAX;
+    if (node >= n || cs->nelem >= UINT32_MAX - 1)
+        return SIZE_MAX;
+    uint32_t *owner = malloc(n * sizeof *owner);
+    node_elem *order = malloc((cs->nelem + 1) * sizeof *order);
+    gp_id *stack = malloc(n * sizeof *stack);
+    if (!owner || !order || !stack)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        owner[i] = UINT32_MAX;
+    /* the definitions by node, so that each one's expression stops at the
+       definitions it uses (their nodes are smaller) */
+    size_t nd = 0;
+    for (size_t e = 0; e < cs->nelem; e++)
+        if (cs->elem[e].def && cs->elem[e].node < n)
+            order[nd++] = (node_elem){cs->elem[e].node, (uint32_t)e};
+    qsort(order, nd, sizeof *order, by_node);
+    for (size_t k = 0; k < nd; k++) {
+        gp_id root = order[k].node;
+        if (owner[root] != UINT32_MAX)
+            continue; /* defined as another definition: x = y */
+        size_t top = 0;
+        owner[root] = order[k].elem;
+        stack[top++] = root;
+        while (top) {
+            const gp_node *nd_ = &c->node[stack[--top]];
+            for (uint32_t j = 0; j < nd_->nkid; j++)
+                if (owner[nd_->kid[j]] == UINT32_MAX && c->node[nd_->kid[j]].op != GP_OP_LEAF &&
+                    c->node[nd_->kid[j]].op != GP_OP_NUM) {
+                    owner[nd_->kid[j]] = order[k].elem;
+                    stack[top++] = nd_->kid[j];
+                }
+        }
+    }
+    /* outside every definition: the nearest argument that has one (nodes
+       pushed once, marked SEEN) */
+    const uint32_t SEEN = UINT32_MAX - 1;
+    size_t top = 0;
+    if (owner[node] < SEEN)
+        found = owner[node];
+    owner[node] = SEEN;
+    if (through_args)
+        stack[top++] = node;
+    while (top && found == SIZE_MAX) {
+        const gp_node *nd_ = &c->node[stack[--top]];
+        for (uint32_t j = 0; j < nd_->nkid && found == SIZE_MAX; j++) {
+            gp_id k = nd_->kid[j];
+            if (owner[k] < SEEN) {
+                found = owner[k];
+            } else if (owner[k] == UINT32_MAX) {
+                owner[k] = SEEN;
+                stack[top++] = k;
+            }
+        }
+    }
+done:
+    free(owner);
+    free(order);
+    free(stack);
+    return found;
+}
+
 static int alloc_elements(bctx *b, symbol *s, size_t off, size_t len)
 {
     gp_case *cs = b->cs;
@@ -607,7 +686,8 @@ static int widen_box(bctx *b, const stmt *st, symbol *s, const long *idx, void *
     int *first = arg;
     for (uint32_t k = 0; k < s->nidx; k++) {
         if (idx[k] < -1000000000L || idx[k] > 1000000000L) {
-            err(b, st->items[0].off, st->items[0].eoff - st->items[0].off, "index %ld out of the supported range", idx[k]);
+            err(b, st->items[0].off, st->items[0].eoff - st->items[0].off,
+                "index %ld is outside the supported range -1000000000..1000000000", idx[k]);
             return 0;
         }
         if (*first || idx[k] < s->lo[k])
@@ -972,6 +1052,14 @@ static gp_id build(bctx *b, const ast *a)
             return GP_NIL;
         }
         size_t n = hi >= lo ? (size_t)(hi - lo + 1) : 0;
+        size_t *done = &b->sum_terms[b->collect != 0];
+        if (n > c->lim.max_elements - *done) {
+            err(b, a->off, a->len, "the index sums of this expression expand to more terms than the limit of %zu (raise it with --max-elements)",
+                c->lim.max_elements);
+            *done = c->lim.max_elements; /* reported once */
+            return GP_NIL;
+        }
+        *done += n;
         gp_id *terms = malloc((n ? n : 1) * sizeof *terms);
         if (!terms) {
             c->status = GP_ENOMEM;
@@ -986,15 +1074,16 @@ static gp_id build(bctx *b, const ast *a)
             ok = terms[j - lo] != GP_NIL;
         }
         if (ok) {
-            for (size_t i = 0; i < n; i++)
-                if (c->node[terms[i]].level == GP_LV_SAMPLE)
-                    for (size_t k = 0; k < n; k++)
-                        if (c->node[terms[k]].level == GP_LV_DATASET) {
-                            err(b, a->kid[2]->off, a->kid[2]->len,
-                                "the terms of this sum mix per-sample values with means or sums over the samples");
-                            ok = 0;
-                            i = k = n;
-                        }
+            int sample = 0, dataset = 0;
+            for (size_t i = 0; i < n; i++) {
+                sample |= c->node[terms[i]].level == GP_LV_SAMPLE;
+                dataset |= c->node[terms[i]].level == GP_LV_DATASET;
+            }
+            if (sample && dataset) {
+                err(b, a->kid[2]->off, a->kid[2]->len,
+                    "the terms of this sum mix per-sample values with means or sums over the samples");
+                ok = 0;
+            }
         }
         if (ok)
             res = b->collect ? dag_num_si(c, 0, 1) : gp_add(c, n, terms);
@@ -1050,6 +1139,7 @@ static void build_element(bctx *b, uint32_t e)
     gp_case *cs = b->cs;
     element *el = &cs->elem[e];
     bind_fors(b, el);
+    b->sum_terms[0] = 0; /* the limit is per definition */
     gp_id id = build(b, el->def->rhs);
     b->e.n = 0;
     el->node = id;
@@ -1089,6 +1179,7 @@ static int order_and_build(bctx *b)
                 /* collect the dependencies of this element */
                 bind_fors(b, el);
                 b->collect = 1;
+                b->sum_terms[1] = 0; /* the limit is per definition */
                 b->ndeps = 0;
                 size_t before = cs->c->nerr;
                 build(b, el->def->rhs);
@@ -1161,6 +1252,7 @@ static int order_and_build(bctx *b)
             int failed_dep = 0;
             bind_fors(b, el);
             b->collect = 1;
+            b->sum_terms[1] = 0; /* the limit is per definition */
             b->ndeps = 0;
             build(b, el->def->rhs);
             b->collect = 0;
@@ -1409,7 +1501,8 @@ static void csv_data(bctx *b, const stmt *st)
     size_t len = 0;
     int r = ctx_read_file(path, cs->c->lim.max_file_bytes, &text, &len);
     if (r == -2)
-        err(b, st->soff, st->slen, "data file '%s' is larger than the limit of %zu bytes", path, cs->c->lim.max_file_bytes);
+        err(b, st->soff, st->slen, "data file '%s' is larger than the limit of %zu bytes (raise it with --max-file-bytes)", path,
+            cs->c->lim.max_file_bytes);
     else if (r != 0)
         err(b, st->soff, st->slen, "cannot read data file '%s': %s", path, strerror(errno));
     if (r != 0) {
@@ -1595,6 +1688,7 @@ static gp_id build_side(bctx *b, const ast *a)
 {
     /* a claim side: resolve names first (reporting undefined elements), then build */
     b->collect = 1;
+    b->sum_terms[1] = 0; /* the limit is per definition */
     b->ndeps = 0;
     size_t before = b->cs->c->nerr;
     build(b, a);
@@ -1604,6 +1698,7 @@ static gp_id build_side(bctx *b, const ast *a)
     for (size_t j = 0; j < b->ndeps; j++)
         if (b->cs->elem[b->deps[j]].node == GP_NIL)
             return GP_NIL;
+    b->sum_terms[0] = 0;
     return build(b, a);
 }
 

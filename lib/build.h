@@ -86,4 +86,11 @@ long build_lookup(const gp_case *cs, const char *s, size_t n);
 gp_id build_expr_in_case(gp_case *cs, int src, const ast *a);
 /* Write the display-independent name of an element: "w111", "p[1][2]". */
 void build_elem_name(const gp_case *cs, size_t e, gp_name *out);
+/* The definition that holds node, for messages about a failure there: the
+   element (a definition or the loss) whose expression contains it, the
+   earliest when several share it; for a node of no definition (one of a
+   derivative), when through_args, the definition of the nearest argument
+   that has one.  Returns the element's index, or SIZE_MAX (none, a leaf, or
+   out of memory). */
+size_t build_node_owner(const gp_case *cs, gp_id node, int through_args);
 #endif

@@ -7,7 +7,8 @@
 #include "ctx.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <stdio.h> /* before mpfr.h */
+#include <mpfr.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -28,6 +29,7 @@ gp_ctx *gp_ctx_new(void)
     c->lim.max_depth = 1000;
     c->lim.max_elements = 10000000;
     c->lim.max_expand_terms = 100000;
+    c->lim.max_precision = 65536;
     return c;
 }
 
@@ -71,7 +73,16 @@ int ctx_stack_ok(const gp_ctx *c)
 }
 
 void gp_ctx_get_limits(const gp_ctx *c, gp_limits *out) { *out = c->lim; }
-void gp_ctx_set_limits(gp_ctx *c, const gp_limits *in) { c->lim = *in; }
+void gp_ctx_set_limits(gp_ctx *c, const gp_limits *in)
+{
+    c->lim = *in;
+    /* what MPFR can represent, and the 256 bits that claims and symmetry
+       work at */
+    if (c->lim.max_precision > (unsigned long)MPFR_PREC_MAX)
+        c->lim.max_precision = (unsigned long)MPFR_PREC_MAX;
+    if (c->lim.max_precision < 256)
+        c->lim.max_precision = 256;
+}
 void gp_free(void *p) { free(p); }
 
 const char *gp_case_title(const gp_case *cs) { return cs->title; }

@@ -186,7 +186,20 @@ gp_id dag_intern(gp_ctx *c, gp_op op, gp_fn fn, uint32_t nkid, const gp_id *kid)
     return intern(c, op, fn, 0, nkid, kid, NULL);
 }
 
-gp_id dag_num(gp_ctx *c, mpq_srcptr q) { return intern(c, GP_OP_NUM, 0, 0, 0, NULL, q); }
+gp_id dag_num(gp_ctx *c, mpq_srcptr q)
+{
+    /* the size of an exact number, as ^ allows it (simplify.c): past it,
+       arithmetic on the constants would run away */
+    if (mpz_sizeinbase(mpq_numref(q), 2) + mpz_sizeinbase(mpq_denref(q), 2) > DAG_NUM_MAX_BITS) {
+        if (c->status == GP_OK)
+            diag_error(c, -1, 0, 0, "an exact number of the case has more than %lu bits (about %lu digits), the "
+                                    "largest gradproof keeps", (unsigned long)DAG_NUM_MAX_BITS,
+                       (unsigned long)(DAG_NUM_MAX_BITS * 0.30103));
+        c->status = GP_ELIMIT;
+        return GP_NIL;
+    }
+    return intern(c, GP_OP_NUM, 0, 0, 0, NULL, q);
+}
 
 gp_id dag_num_si(gp_ctx *c, long n, unsigned long d)
 {

@@ -84,7 +84,10 @@ static inline const gp_node *dag_node(const gp_ctx *c, gp_id id) { return &c->no
 /* Intern a node; returns the existing id when an equal node exists.
    For NUM nodes use dag_num(); for leaves dag_leaf(). */
 gp_id dag_intern(gp_ctx *c, gp_op op, gp_fn fn, uint32_t nkid, const gp_id *kid);
-/* The NUM node of q (copied). */
+/* The largest exact number a NUM node holds, in bits of numerator and
+   denominator together (2^22: about 1.26 million digits). */
+#define DAG_NUM_MAX_BITS (1ul << 22)
+/* The NUM node of q (copied); GP_NIL and GP_ELIMIT past DAG_NUM_MAX_BITS. */
 gp_id dag_num(gp_ctx *c, mpq_srcptr q);
 gp_id dag_num_si(gp_ctx *c, long n, unsigned long d);
 /* The value of a NUM node. */

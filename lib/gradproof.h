@@ -46,6 +46,9 @@ typedef struct gp_limits {
     unsigned max_depth;     /* nesting of parentheses, calls and operators (default 1000) */
     size_t max_elements;    /* elements of all indexed names together (default 10 million) */
     size_t max_expand_terms;/* terms of an expanded polynomial (default 100000) */
+    unsigned long max_precision; /* bits of any MPFR evaluation: the precision
+                                    asked for, and the reference's own raises
+                                    (default 65536) */
 } gp_limits;
 
 /* Create a context with the default limits; NULL when out of memory. */
@@ -178,6 +181,7 @@ typedef struct gp_symmetry_summary {
     long rank;                 /* generic rank of the output Jacobian */
     int clamp_given;
     int clamp_valid;           /* the proposed clamp set keeps the rank */
+    int unknown;               /* no point where the analysis could evaluate */
 } gp_symmetry_summary;
 
 /*

@@ -207,18 +207,32 @@ int parse_number(mpq_t out, const char *s, size_t n)
     mpz_t num, den;
     mpz_init_set_ui(num, 0);
     mpz_init_set_ui(den, 1);
-    int digits = 0, ok = 1;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
-        mpz_mul_ui(num, num, 10);
-        mpz_add_ui(num, num, (unsigned long)(s[i] - '0'));
-    }
+    int ok = 1;
+    /* the digits before and after the point, read as one integer by GMP
+       (subquadratic: a million digits take milliseconds); den = 10^frac */
+    size_t i0 = i, nint = 0, nfrac = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++, nint++;
     if (i < n && s[i] == '.') {
         i++;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
-            mpz_mul_ui(num, num, 10);
-            mpz_add_ui(num, num, (unsigned long)(s[i] - '0'));
-            mpz_mul_ui(den, den, 10);
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++, nfrac++;
+    }
+    size_t digits = nint + nfrac;
+    if (digits) {
+        char *d = malloc(digits + 1);
+        if (!d) {
+            mpz_clear(num);
+            mpz_clear(den);
+            return 0;
         }
+        memcpy(d, s + i0, nint);
+        if (nfrac)
+            memcpy(d + nint, s + i0 + nint + 1, nfrac); /* past the point */
+        d[digits] = '\0';
+        mpz_set_str(num, d, 10);
+        free(d);
+        mpz_ui_pow_ui(den, 10, (unsigned long)nfrac);
     }
     if (!digits)
         ok = 0;

@@ -338,7 +338,7 @@ static gp_id fold_pow(gp_ctx *c, mpq_srcptr b, mpq_srcptr e)
         return p > 0 ? dag_num_si(c, 0, 1) : GP_NIL; /* 0^-1 is left for the evaluator */
     size_t bits = mpz_sizeinbase(mpq_numref(b), 2) + mpz_sizeinbase(mpq_denref(b), 2);
     unsigned long ap = p < 0 ? (unsigned long)(-(p + 1)) + 1 : (unsigned long)p;
-    if (ap > (1ul << 20) || bits * ap > (1ul << 22))
+    if (ap > (1ul << 20) || bits * ap > DAG_NUM_MAX_BITS)
         return GP_NIL;
     mpz_t rn, rd;
     mpz_init(rn);

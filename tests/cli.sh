@@ -62,5 +62,31 @@ fi
 run cli-22 2 derive "$s000" --max-nodes 10 && has "$tmp/err" "limit of 10 nodes" && ok || bad cli-22 "--max-nodes"
 run cli-23 2 derive "$s000" --max-depth x && has "$tmp/err" "--max-depth needs a positive whole number" && ok || bad cli-23 "bad limit"
 run cli-24 2 derive "$s000" "$s000" && has "$tmp/err" "one case file at a time" && ok || bad cli-24 "two cases"
+# every limit: past it, an error that names it (exit 2); raised, the same input works
+lr=$repo/cases/linreg.case
+run lim-file 2 derive "$lr" --max-file-bytes 900 && has "$tmp/err" "larger than the limit of 900 bytes (raise it with --max-file-bytes)" && ok || bad lim-file "case file"
+printf 'input x\ntarget y\nparam w\nloss C = mean((w*x - y)^2)\ndata "big.csv"\n' >"$tmp/bigdata.case"
+{ echo x,y; for ((i = 0; i < 400; i++)); do echo "$i,$((2 * i))"; done; } >"$tmp/big.csv"
+run lim-data 2 derive "$tmp/bigdata.case" --max-file-bytes 2000 && has "$tmp/err" "big.csv' is larger than the limit of 2000 bytes (raise it with --max-file-bytes)" && ok || bad lim-data "a case under, its data over"
+run lim-file-ok 0 derive "$lr" --max-file-bytes 1000 && ok || bad lim-file-ok "within --max-file-bytes 1000"
+run lim-nodes-ok 0 derive "$s000" --max-nodes 1000 && ok || bad lim-nodes-ok "within --max-nodes 1000"
+run lim-elem 2 derive "$repo/cases/tanh_mlp.case" --max-elements 20 && has "$tmp/err" "limit of 20 (raise it with --max-elements)" && ok || bad lim-elem "--max-elements 20"
+run lim-elem-ok 0 derive "$repo/cases/tanh_mlp.case" --max-elements 100 && ok || bad lim-elem-ok "--max-elements 100"
+run lim-expand 2 derive "$repo/cases/seed002_linear_net.case" --expand --max-expand-terms 2 && has "$tmp/err" "more terms than the limit of 2 (raise it with --max-expand-terms)" && ok || bad lim-expand "--max-expand-terms 2"
+run lim-expand-ok 0 derive "$repo/cases/seed002_linear_net.case" --expand --max-expand-terms 100 && ok || bad lim-expand-ok "--max-expand-terms 100"
+run lim-prec 2 check "$s000" --precision 70000 && has "$tmp/err" "error: --precision 70000 is above the limit of 65536 bits (raise it with --max-precision)" && ok || bad lim-prec "--precision 70000"
+run lim-prec-2 2 check "$s000" --precision 1024 --max-precision 512 && has "$tmp/err" "above the limit of 512 bits" && ok || bad lim-prec-2 "--max-precision 512"
+run lim-prec-3 2 check "$s000" --max-precision 100 && has "$tmp/err" "--max-precision needs at least 256" && ok || bad lim-prec-3 "--max-precision 100"
+run lim-prec-ok 0 check "$s000" --points 1 --precision 1024 --max-precision 1024 && has "$tmp/out" ", 1024 bits" && ok || bad lim-prec-ok "--precision 1024 within --max-precision 1024"
+# an allocation that fails inside GMP, MPFR or FLINT ends in exit 3 with a
+# message, not in their abort (a data set of 60000 huge exact values, in
+# 300 MB of address space; skipped where the binary cannot start that small,
+# as under AddressSanitizer or valgrind)
+{ echo x1,y; for ((i = 0; i < 60000; i++)); do echo "1e9999,1e-9999"; done; } >"$tmp/e.csv"
+printf 'input x1\ntarget y\nparam w1 w2\nloss C = mean((tanh(w1*x1) + w2 - y)^2)\ndata "e.csv"\n' >"$tmp/ecsv.case"
+if (ulimit -v 300000; "$bin" --version) >/dev/null 2>&1; then
+  (ulimit -v 300000; "$bin" derive "$tmp/ecsv.case") >/dev/null 2>"$tmp/err" </dev/null; rc=$?
+  [ $rc -eq 3 ] && has "$tmp/err" "out of memory" && ok || bad cli-oom "a failed allocation in GMP: exit $rc, $(head -c 200 "$tmp/err")"
+fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

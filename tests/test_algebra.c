@@ -427,7 +427,7 @@ Test(algebra, term_limit_is_enforced_with_a_diagnostic)
     gp_diag_info d;
     gp_diag_get(c, 0, &d);
     cr_expect_eq(d.severity, GP_SEV_ERROR);
-    cr_expect_str_eq(d.message, "the expanded form has more than 14 terms (raise it with --max-expand-terms)");
+    cr_expect_str_eq(d.message, "the expanded form has more terms than the limit of 14 (raise it with --max-expand-terms)");
     gp_ctx_free(c);
 }
 

@@ -1025,6 +1025,34 @@ Test(options, many_params_go_directional_unless_per_param, .timeout = 600)
     free(text);
 }
 
+/* --precision past the context's max_precision: a limit error naming it,
+   no report; at the limit, a report at that precision */
+Test(options, precision_past_the_limit)
+{
+    gp_ctx *c;
+    gp_case *cs = load(&c, "small.case", small_case, 0);
+    cr_assert_not_null(cs);
+    gp_limits lim;
+    gp_ctx_get_limits(c, &lim);
+    cr_expect_eq(lim.max_precision, 65536);
+    lim.max_precision = 512;
+    gp_ctx_set_limits(c, &lim);
+    gp_check_opts o = {GP_FMT_JSON, 1, 1024, 0, 0, 0, 0};
+    gp_check_summary sum;
+    char *out = NULL;
+    cr_expect_eq(gp_check_render(cs, &o, &out, &sum), GP_ELIMIT);
+    cr_expect_null(out);
+    cr_assert_geq(gp_diag_count(c), 1);
+    gp_diag_info d;
+    gp_diag_get(c, gp_diag_count(c) - 1, &d);
+    cr_expect_str_eq(d.message, "a precision of 1024 bits is above the limit of 512 (raise it with --max-precision)");
+    o.precision = 512;
+    cr_expect_eq(gp_check_render(cs, &o, &out, &sum), GP_OK);
+    cr_expect_not_null(strstr(out, "\"precision_bits\": 512"), "%.300s", out);
+    gp_free(out);
+    gp_ctx_free(c);
+}
+
 Test(options, a_case_without_params)
 {
     /* what it does: every point is "compared" on no entries, and the case
