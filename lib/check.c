@@ -49,6 +49,7 @@
 #include "buf.h"
 #include "claims.h"
 #include "derive.h"
+#include "diag.h"
 #include "eval_mpfr.h"
 #include "fd.h"
 #include "json.h"
@@ -126,18 +127,7 @@ static void put_param(buf *b, const gp_case *cs, size_t k, pr_syntax syn)
 static char *where(checker *K, gp_id node, const char *what)
 {
     buf b = BUF_INIT;
-    gp_ctx *c = K->c;
-    if (what)
-        buf_puts(&b, what);
-    if (node != GP_NIL && node < c->nnode) {
-        const gp_node *n = &c->node[node];
-        if (!what && n->op == GP_OP_FN)
-            buf_puts(&b, dag_fn_name((gp_fn)n->fn));
-        if (n->label) {
-            buf_puts(&b, " in ");
-            print_name(&b, &c->label[n->label].name, PR_TEXT);
-        }
-    }
+    render_fault_where(&b, K->cs, node, what, NULL);
     return buf_take(&b);
 }
 
@@ -280,7 +270,7 @@ static unit_result unit_prepare(checker *K, check_report *R, gp_status *st)
                 good = 0;
         }
         mpfr_clear(d);
-        if (good || p2 >= 16 * K->prec)
+        if (good || p2 >= 16 * K->prec || 2 * (unsigned long)p2 > K->c->lim.max_precision)
             break;
         p1 = p2;
         p2 *= 2;
@@ -422,8 +412,10 @@ static void compare(checker *K, check_entry *e, mpfr_srcptr sym, double ref, con
    one retry at twice the precision when it misses the reference. */
 static unit_result difference(checker *K, fd_result *fr, double scale, mpfr_srcptr sym, double ref, check_report *R)
 {
-    fd_opts fo = {.prec = K->prec, .max_prec = FD_MAX_PREC > 4 * K->prec ? FD_MAX_PREC : 4 * K->prec,
-                  .scale = scale, .g_ulps = 16.0 + (double)K->t.nins};
+    mpfr_prec_t most = FD_MAX_PREC > 4 * K->prec ? FD_MAX_PREC : 4 * K->prec;
+    if ((unsigned long)most > K->c->lim.max_precision) /* the limit, but never below the precision asked */
+        most = (unsigned long)K->prec > K->c->lim.max_precision ? K->prec : (mpfr_prec_t)K->c->lim.max_precision;
+    fd_opts fo = {.prec = K->prec, .max_prec = most, .scale = scale, .g_ulps = 16.0 + (double)K->t.nins};
     for (int attempt = 0; attempt < 2; attempt++) {
         fd_status s = fd_derivative(fr, g_eval, K, &fo);
         R->fd_evals += fr->evals;
@@ -449,7 +441,7 @@ static unit_result difference(checker *K, fd_result *fr, double scale, mpfr_srcp
             mpfr_clear(a);
         }
         mpfr_clear(d);
-        if (close)
+        if (close || 2 * (unsigned long)fo.prec > K->c->lim.max_precision)
             break;
         fo.prec *= 2;
         if (fo.max_prec < fo.prec)
@@ -1147,6 +1139,11 @@ gp_status gp_check_render(gp_case *cs, const gp_check_opts *opts, char **out, gp
                     .directional = opts->directional, .directions = opts->directions,
                     .per_param = opts->per_param};
     check_resolve(cs, &o);
+    if (opts->precision > c->lim.max_precision) {
+        diag_error(c, -1, 0, 0, "a precision of %lu bits is above the limit of %lu (raise it with --max-precision)",
+                   opts->precision, c->lim.max_precision);
+        return GP_ELIMIT;
+    }
     check_report R;
     gp_status st = check_run(cs, &o, &R);
     claim_result *res = NULL;
@@ -1215,6 +1212,46 @@ static void put_value(buf *o, double x)
         buf_puts(o, "null");
 }
 
+/* Why the double engine's loss or gradient is not finite at K's point (the
+   unit of all samples): the fault of the loss in MPFR, else the fault of the
+   symbolic derivatives (sqrt at 0: a finite loss, an infinite slope).  NULL
+   when MPFR finds none: the doubles overflowed where MPFR did not. */
+static char *grad_fault(checker *K, gp_status *st)
+{
+    gp_ctx *c = K->c;
+    eval_fault f = {.node = GP_NIL};
+    if ((*st = ensure_mpfr(K, K->prec)) != GP_OK)
+        return NULL;
+    for (size_t i = 0; i < K->P; i++) {
+        mpfr_set_prec(K->pw[i], K->prec);
+        mpfr_set_d(K->pw[i], K->pd[i], MPFR_RNDN);
+        mpfr_set_d(K->lv[K->cs->params[i]], K->pd[i], MPFR_RNDN);
+    }
+    tape_mpfr_forward(&K->m, (const mpfr_t *)K->pw, (const mpfr_t *)K->uq, K->kbase, &f);
+    if (f.node != GP_NIL)
+        return where(K, f.node, f.what);
+    gp_id *wrt = malloc((K->P ? K->P : 1) * sizeof *wrt);
+    if (!wrt) {
+        *st = GP_ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < K->P; i++)
+        wrt[i] = c->leaf[K->cs->params[i]].node;
+    *st = derive_grad(c, K->cs->loss, K->P, wrt, K->dnode);
+    free(wrt);
+    if (*st != GP_OK)
+        return NULL;
+    eval_env env = {.leafval = (const mpfr_t *)K->lv, .nsamples = K->nall, .ncols = K->ncol,
+                    .col_leaf = K->col_leaf, .cols = (const mpfr_t *)K->cols};
+    for (size_t i = 0; i < K->P; i++)
+        mpfr_set_prec(K->sym1[i], K->prec);
+    /* a per-sample loss: sample by sample */
+    size_t nunits = K->per_sample ? K->nall : 1;
+    for (size_t s = 0; s < nunits && *st == GP_OK && f.node == GP_NIL; s++)
+        *st = eval_mpfr(K->sym1, c, &env, K->per_sample ? (long)s : -1, K->P, K->dnode, K->prec, &f);
+    return *st == GP_OK && f.node != GP_NIL ? where(K, f.node, f.what) : NULL;
+}
+
 gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int *finite)
 {
     gp_ctx *c = cs->c;
@@ -1252,6 +1289,9 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
         *finite = isfinite(loss);
         for (size_t i = 0; i < K.P; i++)
             *finite &= isfinite(K.grad[i]) != 0;
+        char *why = NULL;
+        if (!*finite)
+            why = grad_fault(&K, &st);
         const char *lname = cs->loss_sym < cs->nsym ? cs->sym[cs->loss_sym].name : "loss";
         buf b = BUF_INIT;
         if (opts->format == GP_FMT_JSON) {
@@ -1264,6 +1304,11 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
             buf_printf(&b, ", \"per_sample_summed\": %s, \"samples\": %zu, \"own_data\": %s, \"point_from\": \"%s\"",
                        K.per_sample ? "true" : "false", K.ns, R.own_data ? "true" : "false",
                        from_at ? (opts->last_at ? "at (last)" : "at") : "random");
+            buf_printf(&b, ", \"finite\": %s, \"fault\": ", *finite ? "true" : "false");
+            if (why)
+                buf_json_str(&b, why);
+            else
+                buf_puts(&b, *finite ? "null" : "\"overflow in double (MPFR finds no fault)\"");
             for (int part = 0; part < 3; part++) {
                 static const char *const key[] = {"params", "gradient", "gradient_error_bound"};
                 buf_printf(&b, ",\n \"%s\": {", key[part]);
@@ -1300,12 +1345,19 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
             render_json_diagnostics(&b, c);
             buf_puts(&b, "}\n");
         } else {
-            buf_printf(&b, "%s = %.17g  (rounding error ≤ %.2g)\n", lname, loss, lerr);
+            /* fabs: NaN printed without the sign glibc gives it ("-nan") */
+            buf_printf(&b, "%s = %.17g  (rounding error ≤ %.2g)\n", lname, isnan(loss) ? fabs(loss) : loss,
+                       isnan(lerr) ? fabs(lerr) : lerr);
             buf_printf(&b, "%s, over %s%zu sample%s%s\n",
                        from_at ? (exact ? "at the case's point" : "at the case's point, rounded to double")
                                : "at a seeded random point",
                        R.own_data ? "seeded random data: " : "the case's data: ", K.ns, K.ns == 1 ? "" : "s",
                        K.per_sample ? " (a per-sample loss: values and gradients summed over them)" : "");
+            if (why)
+                buf_printf(&b, "not finite: undefined at this point (%s)\n", why);
+            else if (!*finite)
+                buf_puts(&b, "not finite: the doubles overflow at this point (MPFR finds the loss and its "
+                             "derivatives defined)\n");
             buf_putc(&b, '\n');
             size_t wn = 5;
             for (size_t i = 0; i < K.P; i++) {
@@ -1326,16 +1378,17 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                 buf_free(&nm);
                 char v[40], g[40];
                 snprintf(v, sizeof v, "%.17g", K.pd[i]);
-                snprintf(g, sizeof g, "%.17g", K.grad[i]);
+                snprintf(g, sizeof g, "%.17g", isnan(K.grad[i]) ? fabs(K.grad[i]) : K.grad[i]);
                 pad(&b, v, 25);
                 pad(&b, g, 25);
-                buf_printf(&b, "%.2g\n", K.bound[i]);
+                buf_printf(&b, "%.2g\n", isnan(K.bound[i]) ? fabs(K.bound[i]) : K.bound[i]);
             }
         }
         *out = buf_take(&b);
-        if (!*out)
+        if (!*out && st == GP_OK)
             st = GP_ENOMEM;
         buf_free(&b);
+        free(why);
     }
     checker_free(&K);
     check_report_free(&R);
@@ -1634,8 +1687,13 @@ static gp_status vparse_csv(verifier *V)
         long pt = 1;
         if (col_point >= 0) {
             double x;
-            if (!vnumber(V, cell[col_point], coff[col_point], clen[col_point], &x) || x != floor(x) || x < 1 ||
-                x > 1e9) {
+            if (!vnumber(V, cell[col_point], coff[col_point], clen[col_point], &x)) {
+                st = GP_EINPUT;
+                continue;
+            }
+            if (x != floor(x) || x < 1 || x > 1e9) {
+                diag_error(V->c, V->src, coff[col_point], clen[col_point] ? clen[col_point] : 1,
+                           "a point is a whole number from 1 to 1000000000, not '%s'", cell[col_point]);
                 st = GP_EINPUT;
                 continue;
             }

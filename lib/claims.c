@@ -93,6 +93,8 @@ typedef struct judge {
     size_t nev;              /* initialised entries */
     /* the point that differs */
     long diff_row;           /* its sample (per-sample claims), else -1 */
+    /* the first evaluation that failed in the numeric verdict (GP_NIL node: none) */
+    eval_fault fault;
 } judge;
 
 static const mpq_t *data_table(const judge *J) { return J->case_data ? (const mpq_t *)J->cs->dval : (const mpq_t *)J->dq; }
@@ -345,6 +347,8 @@ static int num_pair(judge *J, long row, mpfr_t l, mpfr_t r, gp_status *st)
     eval_fault f;
     *st = eval_mpfr(out, J->c, &env, row, 2, roots, CLAIMS_PREC, &f);
     int ok = *st == GP_OK && f.node == GP_NIL;
+    if (*st == GP_OK && f.node != GP_NIL && J->fault.node == GP_NIL)
+        J->fault = f;
     mpfr_set(l, out[0], MPFR_RNDN);
     mpfr_set(r, out[1], MPFR_RNDN);
     mpfr_clear(out[0]);
@@ -849,6 +853,7 @@ static gp_status judge_numeric(judge *J, claim_result *res)
     mpfr_init2(R.first, CLAIMS_PREC);
     unsigned good = 0, draws = 0, cap = REDRAW_CAP * J->npoints;
     int failed = 0;
+    J->fault = (eval_fault){.node = GP_NIL, .what = NULL, .sample = -1};
     size_t rows = 0;         /* samples of every point's data set, 0 if they differ */
     const char *why = NULL;
     while (good < J->npoints && draws < cap) {
@@ -894,6 +899,10 @@ static gp_status judge_numeric(judge *J, claim_result *res)
             why = good == 0 ? "no point where both sides could be evaluated" : "too few points where both sides could be evaluated";
             buf b = BUF_INIT;
             buf_printf(&b, "%s (%u of %u after %u draws)", why, good, J->npoints, draws);
+            if (J->fault.node != GP_NIL) {
+                buf_puts(&b, "; the first failure: ");
+                render_fault_where(&b, J->cs, J->fault.node, J->fault.what, J->cl);
+            }
             free(res->reason);
             res->reason = buf_take(&b);
         } else {

@@ -131,7 +131,7 @@ const char *eval_mpfr_pow(mpfr_ptr r, mpfr_srcptr b, mpq_srcptr eq, mpfr_prec_t 
         /* even where a real odd root exists ((-8)^(1/3) = -2) the case
            language, like pow() in C, leaves it undefined */
         mpfr_set_nan(r);
-        why = "non-integer power of a negative number";
+        why = mpz_cmp_ui(q, 2) == 0 ? "square root of a negative number" : "non-integer power of a negative number";
         return why;
     }
     if (mpfr_zero_p(b)) {

@@ -15,6 +15,7 @@
 
 #include "algebra.h"
 #include "derive.h"
+#include "diag.h"
 #include "print.h"
 
 long render_find_param(gp_case *cs, const char *name)
@@ -677,4 +678,67 @@ done:
     if (c->status != GP_OK)
         return c->status;
     return st;
+}
+
+/* Is node in the expression of root?  (Children have smaller ids.) */
+static int reaches(const gp_ctx *c, gp_id root, gp_id node)
+{
+    if (root == GP_NIL || root < node)
+        return 0;
+    size_t n = (size_t)root - node + 1, top = 0;
+    uint8_t *seen = calloc(n, 1);
+    gp_id *stack = malloc(n * sizeof *stack);
+    int found = 0;
+    if (seen && stack) {
+        stack[top++] = root;
+        seen[root - node] = 1;
+        while (top && !found) {
+            gp_id id = stack[--top];
+            found = id == node;
+            const gp_node *nd = &c->node[id];
+            for (uint32_t j = 0; j < nd->nkid; j++) {
+                gp_id k = nd->kid[j];
+                if (k >= node && !seen[k - node]) {
+                    seen[k - node] = 1;
+                    stack[top++] = k;
+                }
+            }
+        }
+    }
+    free(seen);
+    free(stack);
+    return found;
+}
+
+void render_fault_where(buf *out, const gp_case *cs, gp_id node, const char *what, const claim *cl)
+{
+    const gp_ctx *c = cs->c;
+    if (what)
+        buf_puts(out, what);
+    if (node == GP_NIL || node >= c->nnode)
+        return;
+    const gp_node *n = &c->node[node];
+    if (!what && n->op == GP_OP_FN)
+        buf_puts(out, dag_fn_name((gp_fn)n->fn));
+    size_t e = build_node_owner(cs, node, 0);
+    unsigned line, col;
+    if (e == SIZE_MAX && cl &&
+        (reaches(c, cl->rhs, node) || (cl->kind == CLAIM_IDENT && reaches(c, cl->lhs, node)))) {
+        diag_linecol(c, cs->src, cl->st->off, &line, &col);
+        buf_printf(out, " in the claim, line %u", line);
+        return;
+    }
+    if (e == SIZE_MAX)
+        e = build_node_owner(cs, node, 1);
+    if (e != SIZE_MAX) {
+        gp_name nm;
+        build_elem_name(cs, e, &nm);
+        buf_puts(out, " in ");
+        print_name(out, &nm, PR_TEXT);
+        diag_linecol(c, cs->src, cs->elem[e].def->off, &line, &col);
+        buf_printf(out, ", line %u", line);
+    } else if (n->label) {
+        buf_puts(out, " in ");
+        print_name(out, &c->label[n->label].name, PR_TEXT);
+    }
 }

@@ -18,4 +18,10 @@ void render_latex_text(buf *out, const char *utf8);
 void render_md_text(buf *out, const char *s);
 /* Append the JSON array of the context's diagnostics. */
 void render_json_diagnostics(buf *out, const gp_ctx *c);
+/* Append where an evaluation failed: "log of a negative number in C, line 4"
+   (what, or the function at node; the definition that holds node and its
+   line, see build_node_owner; else the node's own label, if any).  With
+   claim, a node that no definition holds but the claim's own sides do is
+   placed in the claim: "... in the claim, line 9". */
+void render_fault_where(buf *out, const gp_case *cs, gp_id node, const char *what, const claim *cl);
 #endif

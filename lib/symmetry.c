@@ -42,8 +42,10 @@
 #include <fmpz.h>
 #include <nmod_mat.h>
 
+#include "buf.h"
 #include "derive.h"
 #include "eval_mpfr.h"
+#include "render.h"
 #include "rng.h"
 #include "svd_mpfr.h"
 #include "tape.h"
@@ -75,6 +77,8 @@ typedef struct model {
     uint64_t rng;
     size_t ncol;              /* data columns: the case's inputs and targets */
     long *dmap;               /* [ncol] column of the case's data feeding it, -1 none */
+    eval_fault fault;         /* the first evaluation that failed (node GP_NIL: none) */
+    int nopoint;              /* jac_random found no point where J is defined */
 } model;
 
 static void model_free(model *M)
@@ -166,6 +170,7 @@ static gp_status model_init(model *M, gp_case *cs, uint64_t seed, sym_report *R)
     M->c = cs->c;
     M->P = cs->nparams;
     M->rng = seed ? seed : 0x73796d6d65747279u;
+    M->fault = (eval_fault){GP_NIL, NULL, -1};
     gp_ctx *c = M->c;
     gp_status st = find_outputs(M, R);
     if (st != GP_OK)
@@ -452,14 +457,14 @@ static int recognise(mpq_t out, mpfr_srcptr x)
 /*
  * The null space of an rref'd matrix (rank r, pivots piv) as rational
  * vectors: one per free column f, with 1 at f.  out[k * n + j].  0 when an
- * entry cannot be lifted.
+ * entry cannot be lifted, -1 when out of memory.
  */
 static int null_basis(const mat *A, long r, const long *piv, mpq_t *out)
 {
     size_t n = A->n, k = 0;
     unsigned char *isp = calloc(n ? n : 1, 1);
     if (!isp)
-        return 0;
+        return -1;
     for (long i = 0; i < r; i++)
         isp[piv[i]] = 1;
     int ok = 1;
@@ -544,6 +549,8 @@ static int jac_at(model *M, const route *rt, mat *J, const vec *theta, size_t ns
             return 0;
         tape_mpfr_forward(&w, theta->f, data->f, NULL, &f);
         ok = f.what == NULL;
+        if (!ok && M->fault.node == GP_NIL)
+            M->fault = f;
         for (size_t s = 0; ok && s < ns; s++)
             for (size_t k = 0; k < M->nout; k++)
                 for (size_t i = 0; i < P; i++)
@@ -580,6 +587,8 @@ static int jac_at(model *M, const route *rt, mat *J, const vec *theta, size_t ns
             }
             tape_mpfr_forward(&w, theta->f, d.f, NULL, &f);
             ok = f.what == NULL;
+            if (!ok && M->fault.node == GP_NIL)
+                M->fault = f;
             for (size_t i = 0; ok && i < P; i++)
                 mpfr_set(MF(J, row, i), tape_mpfr_value(&w, i, 0), MPFR_RNDN);
             tape_mpfr_free(&w);
@@ -608,6 +617,8 @@ static gp_status jac_random(model *M, const route *rt, mat *J, vec *theta, size_
         ok = jac_at(M, rt, J, theta, ns, &data, nloss, &st);
     }
     vec_clear(&data);
+    if (st == GP_OK && !ok)
+        M->nopoint = 1; /* symmetry_run turns it into an unknown report */
     return st != GP_OK ? st : ok ? GP_OK : GP_EINTERNAL;
 }
 
@@ -799,7 +810,10 @@ static gp_status svd_rank_of(const mat *J, sym_report *R)
     for (size_t i = 0; i < k; i++)
         mpfr_init2(sv[i], 64);
     gp_status st = GP_OK;
-    if (svd_mpfr_values(J->f, J->m, J->n, SYM_PREC, sv, 0) == 0) {
+    int rc = svd_mpfr_values(J->f, J->m, J->n, SYM_PREC, sv, 0);
+    if (rc == -2)
+        st = GP_ENOMEM;
+    if (rc == 0) {
         svd_rank sr;
         svd_mpfr_rank(sv, k, SYM_PREC, &sr);
         if (sr.rank >= 0) {
@@ -836,6 +850,11 @@ static gp_status do_rank(model *M, const route *rt, const sym_opts *o, sym_repor
         R->rank_pivots = r;
         if (!R->svd)
             R->rank = r;
+        if (!rt->exact) {
+            double gap = R->svd ? (R->svd_dropped > 0 ? R->svd_gap_log2 : HUGE_VAL)
+                                : (R->sv_dropped > 0 && R->sv_kept > 0 ? log2(R->sv_kept / R->sv_dropped) : HUGE_VAL);
+            R->rank_uncertain = R->rank_pivots != R->rank || gap < SYM_GAP_MIN_BITS;
+        }
         R->nnull = P - (size_t)R->rank;
         unsigned char *isp = calloc(P ? P : 1, 1);
         R->clamp = malloc((P ? P : 1) * sizeof *R->clamp);
@@ -859,7 +878,9 @@ static gp_status do_rank(model *M, const route *rt, const sym_opts *o, sym_repor
         int bad = 0;
         st = data_vec(M, rt, &d, &bad);
         mat D;
-        if (st == GP_OK && !bad && mat_new_j(&D, M, rt, M->cs->nrows, 0)) {
+        if (st == GP_OK && !bad && !mat_new_j(&D, M, rt, M->cs->nrows, 0)) {
+            st = GP_ENOMEM;
+        } else if (st == GP_OK && !bad) {
             if (jac_at(M, rt, &D, theta0, M->cs->nrows, &d, 0, &st))
                 R->rank_data = rank_of(&D, &st);
             mat_clear(&D);
@@ -871,7 +892,7 @@ static gp_status do_rank(model *M, const route *rt, const sym_opts *o, sym_repor
     if (st == GP_OK && o->clamp) {
         R->uclamp_given = 1;
         R->uclamp_rank = clamp_rank(M, rt, theta0, o->clamp, o->nclamp, NULL, &st);
-        R->uclamp_valid = R->uclamp_rank == R->rank && o->nclamp == R->nnull;
+        R->uclamp_valid = !R->rank_uncertain && R->uclamp_rank == R->rank && o->nclamp == R->nnull;
         mpq_t v;
         mpq_init(v);
         static const long vals[3] = {0, 1, -1};
@@ -1107,18 +1128,26 @@ static gp_status solve_fields(model *M, const route *rt, const route *rt2, const
         } else {
             for (size_t k = 0; k < nsol * U; k++)
                 mpq_init(x[k]);
-            if (!null_basis(&E, r, piv, x))
+            int lifted = null_basis(&E, r, piv, x);
+            if (lifted < 0)
+                st = GP_ENOMEM;
+            else if (!lifted)
                 *verified = 0;
         }
     }
     mat_clear(&E);
     /* verify each solution at fresh points, in the second route */
     size_t nf = 0;
-    if (x && vec_init(&v, rt2->exact, P)) {
+    if (x && st == GP_OK) {
         vec th2;
         mat J2;
-        if (vec_init(&th2, rt2->exact, P) && mat_new_j(&J2, M, rt2, ns, nloss)) {
-            unsigned char *good = malloc(nsol);
+        unsigned char *good = NULL;
+        memset(&th2, 0, sizeof th2);
+        memset(&J2, 0, sizeof J2);
+        if (!vec_init(&v, rt2->exact, P) || !vec_init(&th2, rt2->exact, P) || !mat_new_j(&J2, M, rt2, ns, nloss) ||
+            !(good = malloc(nsol))) {
+            st = GP_ENOMEM;
+        } else {
             memset(good, 1, nsol);
             for (int pt = 0; pt < SYM_CHECK_POINTS && st == GP_OK; pt++) {
                 if ((st = jac_random(M, rt2, &J2, &th2, ns, nloss)) != GP_OK)
@@ -1148,9 +1177,9 @@ static gp_status solve_fields(model *M, const route *rt, const route *rt2, const
                 else
                     nf++;
             }
-            free(good);
-            mat_clear(&J2);
         }
+        free(good);
+        mat_clear(&J2);
         vec_clear(&th2);
         vec_clear(&v);
     }
@@ -1469,6 +1498,12 @@ static int map_preserves(model *M, const route *rt, const uint32_t *perm, const 
     vec th, th2, data, a, b;
     int res = 1, tried = 0;
     *st = GP_OK;
+    /* cleared below whichever of them was made */
+    memset(&th, 0, sizeof th);
+    memset(&th2, 0, sizeof th2);
+    memset(&data, 0, sizeof data);
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
     if (!vec_init(&th, rt->exact, P) || !vec_init(&th2, rt->exact, P) || !vec_init(&data, rt->exact, M->ncol * ns) ||
         !vec_init(&a, rt->exact, nr) || !vec_init(&b, rt->exact, nr)) {
         *st = GP_ENOMEM;
@@ -2071,6 +2106,8 @@ static gp_status do_null(model *M, const route *rt, sym_report *R, const vec *th
     gp_status st = GP_OK;
     int ok = 0;
     long *th_int = malloc(P * sizeof *th_int);
+    if (!th_int)
+        st = GP_ENOMEM;
     for (int tries = 0; th_int && tries < 32 && !ok && st == GP_OK; tries++) {
         for (size_t i = 0; i < P; i++) {
             long v = 1 + (long)(rng_next(&M->rng) % 3);
@@ -2112,14 +2149,18 @@ static gp_status do_null(model *M, const route *rt, sym_report *R, const vec *th
         for (size_t k = 0; k < d * P; k++)
             mpq_init(x[k]);
         int lifted = null_basis(&J, r, piv, x);
+        if (lifted < 0)
+            st = GP_ENOMEM;
         for (size_t i = 0; i < P; i++) {
             char t[32];
             snprintf(t, sizeof t, "%ld", th_int[i]);
-            R->null_at[i] = strdup(t);
+            if (!(R->null_at[i] = strdup(t)))
+                st = GP_ENOMEM;
         }
-        if (lifted) {
+        if (lifted > 0) {
             for (size_t k = 0; k < d * P; k++)
-                R->null_vec[k] = q_text(x[k]);
+                if (!(R->null_vec[k] = q_text(x[k])))
+                    st = GP_ENOMEM;
             R->nnull_vec = d;
         }
         for (size_t k = 0; k < d * P; k++)
@@ -2136,12 +2177,17 @@ static gp_status do_null(model *M, const route *rt, sym_report *R, const vec *th
 
 /* ---- the whole analysis ---- */
 
-static char *why_numeric(const model *M)
+/* the first function or fractional power the loss uses (malloc'd), NULL
+   when there is none; *oom says an allocation failed */
+static char *why_numeric(const model *M, int *oom)
 {
     const gp_ctx *c = M->c;
     unsigned char *mark = calloc(c->nnode ? c->nnode : 1, 1);
-    if (!mark)
+    *oom = 0;
+    if (!mark) {
+        *oom = 1;
         return NULL;
+    }
     dag_reach(c, 1, &M->cs->loss, mark);
     char *r = NULL;
     for (gp_id id = 0; id < c->nnode && !r; id++) {
@@ -2149,9 +2195,11 @@ static char *why_numeric(const model *M)
         if (!mark[id])
             continue;
         if (n->op == GP_OP_FN)
-            r = strdup(dag_fn_name((gp_fn)n->fn));
+            *oom = !(r = strdup(dag_fn_name((gp_fn)n->fn)));
         else if (n->op == GP_OP_POW && mpz_cmp_ui(mpq_denref(dag_q(c, n->kid[1])), 1) != 0)
-            r = strdup("a fractional power");
+            *oom = !(r = strdup("a fractional power"));
+        if (*oom)
+            break;
     }
     free(mark);
     return r;
@@ -2180,7 +2228,10 @@ gp_status symmetry_run(gp_case *cs, const sym_opts *o, sym_report *R)
         R->prime2 = rt2.p;
     } else if (st == GP_OK) {
         R->prec = SYM_PREC;
-        R->why_numeric = why_numeric(&M);
+        int oom;
+        R->why_numeric = why_numeric(&M, &oom);
+        if (oom)
+            st = GP_ENOMEM;
     }
     vec theta0;
     int th_ok = 0;
@@ -2255,6 +2306,18 @@ gp_status symmetry_run(gp_case *cs, const sym_opts *o, sym_report *R)
         if (!R->locked)
             st = GP_ENOMEM;
     }
+    if (st == GP_EINTERNAL && M.nopoint) {
+        /* no point where the Jacobian is defined: the analysis is unknown */
+        buf b = BUF_INIT;
+        buf_puts(&b, "no point where the network and its derivatives are defined (16 random draws)");
+        if (M.fault.node != GP_NIL) {
+            buf_puts(&b, "; the first failure: ");
+            render_fault_where(&b, cs, M.fault.node, M.fault.what, NULL);
+        }
+        R->unknown = buf_take(&b);
+        buf_free(&b);
+        st = R->unknown ? GP_OK : GP_ENOMEM;
+    }
     if (th_ok)
         vec_clear(&theta0);
     model_free(&M);
@@ -2291,6 +2354,7 @@ void sym_report_free(sym_report *R)
     free(R->flip);
     free(R->out);
     free(R->why_numeric);
+    free(R->unknown);
     autgroup_free(&R->grp);
     if (R->eff_ok)
         effective_free(&R->eff);

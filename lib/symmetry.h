@@ -51,6 +51,10 @@ typedef struct sym_opts {
 
 typedef enum sym_pattern { SYM_FULL, SYM_BLOCK, SYM_DIAGONAL, SYM_NONE } sym_pattern;
 
+/* the least gap, in bits, between the singular values (or pivots) kept and
+   dropped for a numeric rank to be taken as decided */
+#define SYM_GAP_MIN_BITS 32
+
 typedef struct sym_report {
     size_t P, nout;
     gp_id *out;               /* the outputs analysed */
@@ -66,6 +70,10 @@ typedef struct sym_report {
     double svd_kept, svd_dropped, svd_gap_log2; /* see svd_mpfr.h: smallest kept, largest
                                    dropped (relative), the gap at the cut in bits */
     long rank_pivots;         /* the elimination's rank (equal to rank unless said) */
+    int rank_uncertain;       /* numeric route: no clear gap where the rank is cut
+                                 (under SYM_GAP_MIN_BITS), or the elimination
+                                 disagrees: the rank and the clamp set are not
+                                 decided */
     /* clamp: P - rank params whose columns can go */
     uint32_t *clamp; size_t nclamp;
     /* a proposed clamp set */
@@ -103,6 +111,8 @@ typedef struct sym_report {
     effective eff; int eff_ok;
     input_deps deps; int deps_ok;
     char *why_numeric;        /* what made the network non-rational */
+    char *unknown;            /* no defined point was found: why (then the
+                                 rest of the report is not filled in) */
 } sym_report;
 
 gp_status symmetry_run(gp_case *cs, const sym_opts *o, sym_report *R);

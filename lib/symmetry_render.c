@@ -143,8 +143,10 @@ static void put_order(buf *b, const autgroup *g)
 static void put_cycles(buf *b, const gp_case *cs, const uint32_t *g, size_t P, pr_syntax syn)
 {
     unsigned char *seen = calloc(P ? P : 1, 1);
-    if (!seen)
+    if (!seen) {
+        b->oom = 1;
         return;
+    }
     for (size_t i = 0; i < P; i++) {
         if (seen[i] || g[i] == i)
             continue;
@@ -197,6 +199,10 @@ void symmetry_write_text(buf *b, const gp_case *cs, const sym_report *R)
     size_t P = R->P;
     if (cs->title && *cs->title)
         buf_printf(b, "%s\n\n", cs->title);
+    if (R->unknown) {
+        buf_printf(b, "%zu params: unknown: %s\n", P, R->unknown);
+        return;
+    }
     buf_printf(b, "%zu params, %zu output%s (", P, R->nout, R->nout == 1 ? "" : "s");
     for (size_t k = 0; k < R->nout; k++) {
         if (k)
@@ -216,6 +222,9 @@ void symmetry_write_text(buf *b, const gp_case *cs, const sym_report *R)
     }
     /* rank */
     buf_printf(b, "\nrank: %ld of %zu (generic)", R->rank, P);
+    if (R->rank_uncertain)
+        buf_puts(b, ", UNCERTAIN: no clear gap in the singular values at this precision (see the method "
+                    "line), so neither the rank nor the clamp set below is decided");
     if (R->nnull)
         buf_printf(b, ": %zu redundant direction%s", R->nnull, R->nnull == 1 ? "" : "s");
     else
@@ -235,8 +244,10 @@ void symmetry_write_text(buf *b, const gp_case *cs, const sym_report *R)
     }
     if (R->uclamp_given) {
         buf_printf(b, "proposed clamp: %s: the remaining columns have rank %ld (the generic rank is %ld)",
-                   R->uclamp_valid ? "valid" : "not valid", R->uclamp_rank, R->rank);
-        if (R->uclamp_rank == R->rank && !R->uclamp_valid)
+                   R->rank_uncertain ? "undecided" : R->uclamp_valid ? "valid" : "not valid", R->uclamp_rank, R->rank);
+        if (R->rank_uncertain)
+            buf_puts(b, ", neither rank decided at this precision");
+        else if (R->uclamp_rank == R->rank && !R->uclamp_valid)
             buf_printf(b, ", but a clamp set fixes exactly %zu params (P − rank)", R->nnull);
         buf_putc(b, '\n');
         static const char *vals[3] = {"0", "1", "-1"};
@@ -448,6 +459,8 @@ static void dt(doc *d, const char *fmt, ...)
         else
             render_md_text(d->b, t.s);
     }
+    if (t.oom)
+        d->b->oom = 1;
     buf_free(&t);
 }
 
@@ -523,6 +536,10 @@ void symmetry_write_doc(buf *b, const gp_case *cs, const sym_report *R, int late
 {
     doc D = {b, latex, latex ? PR_LATEX : PR_TEXT}, *d = &D;
     size_t P = R->P;
+    if (R->unknown) {
+        dt(d, "Unknown: %s.\n\n", R->unknown);
+        return;
+    }
     if (!R->nout) {
         dt(d, "No output depends on the params: there is nothing to analyse.\n\n");
         return;
@@ -530,6 +547,9 @@ void symmetry_write_doc(buf *b, const gp_case *cs, const sym_report *R, int late
     dlist(d, 1, 0);
     dlabel(d, "Rank");
     dt(d, "%ld of %zu params (generic)", R->rank, P);
+    if (R->rank_uncertain)
+        dt(d, ", uncertain: no clear gap in the singular values at this precision, so neither the rank nor the "
+              "clamp set is decided");
     if (R->nnull)
         dt(d, ": %zu redundant direction%s", R->nnull, R->nnull == 1 ? "" : "s");
     else
@@ -549,7 +569,8 @@ void symmetry_write_doc(buf *b, const gp_case *cs, const sym_report *R, int late
     }
     if (R->uclamp_given) {
         dlabel(d, "Proposed clamp set");
-        dt(d, "%s: the remaining columns have rank %ld (the generic rank is %ld)", R->uclamp_valid ? "valid" : "not valid",
+        dt(d, "%s: the remaining columns have rank %ld (the generic rank is %ld)",
+           R->rank_uncertain ? "undecided" : R->uclamp_valid ? "valid" : "not valid",
            R->uclamp_rank, R->rank);
         static const char *vals[3] = {"0", "1", "-1"};
         for (int k = 0, any = 0; k < 3; k++)
@@ -582,6 +603,8 @@ void symmetry_write_doc(buf *b, const gp_case *cs, const sym_report *R, int late
         buf t = BUF_INIT;
         put_order(&t, &R->grp);
         dt(d, "%s", t.s ? t.s : "?");
+        if (t.oom)
+            b->oom = 1;
         buf_free(&t);
     }
     if (R->grp.ngen) {
@@ -734,6 +757,8 @@ void symmetry_write_doc(buf *b, const gp_case *cs, const sym_report *R, int late
         buf t = BUF_INIT;
         method_text(&t, R);
         dt(d, "%s.\n", t.s ? t.s : "");
+        if (t.oom)
+            b->oom = 1;
         buf_free(&t);
     }
 }
@@ -745,6 +770,8 @@ static void jname(buf *b, const gp_case *cs, size_t i)
     buf nb = BUF_INIT;
     pname(&nb, cs, i, PR_CASE);
     buf_json_str(b, nb.s ? nb.s : "");
+    if (nb.oom)
+        b->oom = 1;
     buf_free(&nb);
 }
 
@@ -753,6 +780,8 @@ static void jq(buf *b, mpq_srcptr q)
     buf t = BUF_INIT;
     put_q(&t, q);
     buf_json_str(b, t.s ? t.s : "0");
+    if (t.oom)
+        b->oom = 1;
     buf_free(&t);
 }
 
@@ -770,6 +799,8 @@ static void json_field(buf *b, const gp_case *cs, const sym_field *f, size_t P)
         buf t = BUF_INIT;
         put_row(&t, cs, f, (uint32_t)i, P, PR_CASE);
         buf_json_str(b, t.s ? t.s : "0");
+        if (t.oom)
+            b->oom = 1;
         buf_free(&t);
         first = 0;
     }
@@ -779,15 +810,23 @@ static void json_field(buf *b, const gp_case *cs, const sym_field *f, size_t P)
 void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
 {
     size_t P = R->P;
-    buf_printf(b, "{\"params\": %zu,\n \"outputs\": [", P);
+    if (R->unknown) {
+        buf_printf(b, "{\"params\": %zu, \"unknown\": ", P);
+        buf_json_str(b, R->unknown);
+        return;
+    }
+    buf_printf(b, "{\"params\": %zu,\n \"unknown\": null,\n \"outputs\": [", P);
     for (size_t k = 0; k < R->nout; k++) {
         buf t = BUF_INIT;
         out_name(&t, cs, R->out[k], PR_CASE);
         buf_puts(b, k ? ", " : "");
         buf_json_str(b, t.s ? t.s : "");
+        if (t.oom)
+            b->oom = 1;
         buf_free(&t);
     }
-    buf_printf(b, "],\n \"rank\": {\"generic\": %ld, \"data\": ", R->nout ? R->rank : 0);
+    buf_printf(b, "],\n \"rank\": {\"generic\": %ld, \"uncertain\": %s, \"data\": ", R->nout ? R->rank : 0,
+               R->rank_uncertain ? "true" : "false");
     if (R->rank_data >= 0)
         buf_printf(b, "%ld", R->rank_data);
     else
@@ -940,6 +979,8 @@ void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
         put_quad(&t, cs, &R->cons[k], P, PR_CASE);
         buf_puts(b, k ? ", " : "");
         buf_json_str(b, t.s ? t.s : "");
+        if (t.oom)
+            b->oom = 1;
         buf_free(&t);
     }
     buf_puts(b, "],\n \"conserved_drift\": [");
@@ -1001,6 +1042,8 @@ void symmetry_write_json(buf *b, const gp_case *cs, const sym_report *R)
     buf t = BUF_INIT;
     method_text(&t, R);
     buf_json_str(b, t.s ? t.s : "");
+    if (t.oom)
+        b->oom = 1;
     buf_free(&t);
     buf_puts(b, "}");
 }
@@ -1035,8 +1078,12 @@ static gp_status parse_clamp(gp_case *cs, const char *s, uint32_t **out, size_t 
             pname(&nb, cs, i, PR_CASE);
             if (nb.s && strlen(nb.s) == len && !strncmp(nb.s, p, len))
                 found = (long)i;
+            if (nb.oom)
+                st = GP_ENOMEM;
             buf_free(&nb);
         }
+        if (st != GP_OK)
+            break;
         if (found < 0 || used[found]) {
             buf m = BUF_INIT;
             buf_printf(&m, "--clamp: '%.*s' is %s", (int)len, p, found < 0 ? "not a param of the case" : "named twice");
@@ -1087,7 +1134,7 @@ gp_status gp_symmetry_render(gp_case *cs, const gp_symmetry_opts *opts, char **o
         buf_free(&b);
     }
     if (sum)
-        *sum = (gp_symmetry_summary){R.P, R.rank, R.uclamp_given, R.uclamp_valid};
+        *sum = (gp_symmetry_summary){R.P, R.rank, R.uclamp_given, R.uclamp_valid, R.unknown != NULL};
     sym_report_free(&R);
     free(clamp);
     return st;

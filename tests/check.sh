@@ -108,7 +108,42 @@ param a
 loss C = mean((log(a)*x - y)^2)
 CASE
 expect log 0 "$bin" check "$tmp/log.case" --points 3
-grep -q "undefined there (log of a negative number" "$tmp/out" && ok || bad log "no redraw reason"
+grep -q "undefined there (log of a negative number in C, line 4)" "$tmp/out" && ok || bad log "no redraw reason with the definition and line"
+# the fault is placed in the definition that holds it, not in the loss
+cat >"$tmp/deflog.case" <<'CASE'
+input x
+target y
+param a b
+# the unit whose log fails half the time
+h = log(a)*x
+loss C = mean((h + b - y)^2)
+CASE
+expect deflog 0 "$bin" check "$tmp/deflog.case" --points 2
+grep -q "undefined there (log of a negative number in h, line 5)" "$tmp/out" && ok || bad deflog "fault not placed in h, line 5: $(grep redrawn "$tmp/out")"
+# a loss defined where its derivative is not (sqrt at 0): the at point is skipped, naming the place
+cat >"$tmp/sqrt0.case" <<'CASE'
+input x
+target y
+param w
+h = sqrt(w^2 + x^2 - x^2)
+loss C = mean((h - y)^2)
+at w = 0
+CASE
+expect sqrt0 0 "$bin" check "$tmp/sqrt0.case" --points 2
+grep -q "skipped: undefined there (division by zero in h, line 4)" "$tmp/out" && ok || bad sqrt0 "$(grep skipped "$tmp/out")"
+# grad at such points: exit 1, and why
+expect grad-sqrt0 1 "$bin" grad "$tmp/sqrt0.case"
+grep -q "^not finite: undefined at this point (division by zero in h, line 4)$" "$tmp/out" && ok || bad grad-sqrt0 "$(sed -n 3p "$tmp/out")"
+grep -q "^w  *0  *nan  *nan$" "$tmp/out" && ok || bad grad-sqrt0-nan "$(grep '^w ' "$tmp/out")"
+expect grad-log 1 "$bin" grad "$tmp/deflog.case" --at 'a = -1, b = 0'
+grep -q "^not finite: undefined at this point (log of a negative number in h, line 5)$" "$tmp/out" && ok || bad grad-log "$(sed -n 3p "$tmp/out")"
+expect grad-log-json 1 "$bin" grad "$tmp/deflog.case" --at 'a = -1, b = 0' --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["finite"] is False and d["fault"] == "log of a negative number in h, line 5", d' "$tmp/out" && ok || bad grad-log-json "finite/fault"
+expect grad-fine-json 0 "$bin" grad "$tmp/deflog.case" --at 'a = 1, b = 0' --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["finite"] is True and d["fault"] is None, d' "$tmp/out" && ok || bad grad-fine-json "finite/fault"
+printf 'param w\nloss C = exp(1000*w)\nat w = 1\n' >"$tmp/over.case"
+expect grad-overflow 1 "$bin" grad "$tmp/over.case"
+grep -q "^not finite: the doubles overflow at this point (MPFR finds the loss and its derivatives defined)$" "$tmp/out" && ok || bad grad-overflow "$(sed -n 3p "$tmp/out")"
 # ... and where no point is defined, the verdict is unknown: exit 1
 sed 's/log(a)\*x/log(a*x)/' "$tmp/log.case" >"$tmp/log2.case"
 expect log-unknown 1 "$bin" check "$tmp/log2.case" --points 2

@@ -153,5 +153,17 @@ a=$("$bin" claims "$repo/cases/seed003_sigmoid_2331.case" --seed 7 | grep -c ' f
 b=$("$bin" claims "$repo/cases/seed003_sigmoid_2331.case" | grep -c ' fails ')
 [ "$a" = "$b" ] && ok || bad "seed 7 gives $a failures, default $b"
 
+# a claim that can be evaluated nowhere is unknown (exit 1), and the reason
+# names the first failure and its place: the claim itself, or a definition
+printf 'param w\nloss C = w^2\nclaim dC/dw = 2*w + tanh(sqrt(-1 - w^2))\n' >"$tmp/nowhere.case"
+"$bin" claims "$tmp/nowhere.case" >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q '^line 3    unknown' "$tmp/out" &&
+  grep -q 'no point where both sides could be evaluated (0 of 24 after 192 draws); the first failure: square root of a negative number in the claim, line 3$' "$tmp/out" && ok ||
+  { bad "unknown claim: exit $rc"; cat "$tmp/out"; }
+printf 'input x\ntarget y\nparam w\nh = sqrt(w - 3)\nloss C = mean((h*x - y)^2)\nclaim dC/dw = mean((h*x - y)*x/h)\n' >"$tmp/nowhere2.case"
+"$bin" claims "$tmp/nowhere2.case" --json >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 1 ] && python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["claims"][0]; assert c["verdict"]=="unknown" and c["reason"].endswith("the first failure: square root of a negative number in h, line 4"), c' "$tmp/out" && ok ||
+  { bad "unknown claim in JSON: exit $rc"; head -c 1500 "$tmp/out"; }
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

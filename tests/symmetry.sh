@@ -151,5 +151,22 @@ printf 'input x\nparam w\nloss C = w*\n' >"$tmp/bad.case"
 [ $rc -eq 2 ] && grep -q "bad.case:3:" "$tmp/err" && ok || bad "a malformed case: exit $rc, expected 2 with file:line"
 run 2 cases/seed000_linear_221.case --json --clamp nope && { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["diagnostics"] else 1)' "$tmp/out" && ok || bad "--json failure is not one JSON document with diagnostics"; }
 
+# a network defined nowhere the analysis looks: unknown, exit 1, with the
+# first failure and its place (text, JSON, and the report's section)
+printf 'input x\ntarget y\nparam w\nh = sqrt(w - 3)\nloss C = mean((h*x - y)^2)\n' >"$tmp/nowhere.case"
+run 1 "$tmp/nowhere.case" && grep -q "^1 params: unknown: no point where the network and its derivatives are defined (16 random draws); the first failure: square root of a negative number in h, line 4$" "$tmp/out" && ok || bad "undefined network: $(cat "$tmp/out")"
+run 1 "$tmp/nowhere.case" --json && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["unknown"].endswith("in h, line 4") and d["params"] == 1, d' "$tmp/out" && ok || bad "undefined network in JSON"
+run 0 cases/seed000_linear_221.case --json && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["unknown"] is None' "$tmp/out" && ok || bad "unknown is not null on seed000"
+"$bin" report "$tmp/nowhere.case" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "^Unknown: no point where the network and its derivatives are defined" "$tmp/out" && ok || bad "report of an undefined network: exit $rc"
+
+# an ill-conditioned numeric rank (a 1-20-1 tanh net: the singular values
+# show a gap of about 10 bits at 256 bits) is not taken as a fact: the rank
+# is marked uncertain, a proposed clamp set is undecided (exit 1), never valid
+{ printf 'input x1\ntarget y\nparam a[1..20] b[1..20] c[1..20]\n'
+  printf 'h[k] = tanh(a[k]*x1 + b[k]) for k in 1..20\nyhat = sum(k = 1..20, c[k]*h[k])\noutput yhat\nloss C = mean((yhat - y)^2)\n'; } >"$tmp/mlp20.case"
+run 1 "$tmp/mlp20.case" --clamp 'c[20]' && grep -q "^rank: [0-9]* of 60 (generic), UNCERTAIN" "$tmp/out" && grep -q "^proposed clamp: undecided" "$tmp/out" && ok || bad "uncertain rank: $(grep -E '^(rank|proposed)' "$tmp/out")"
+run 1 "$tmp/mlp20.case" --clamp 'c[20]' --json && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["rank"]["uncertain"] is True and d["clamp_check"]["valid"] is False, (d["rank"], d.get("clamp_check"))' "$tmp/out" && ok || bad "uncertain rank in JSON"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -645,3 +645,43 @@ Test(build, every_case_file_loads)
     closedir(d);
     cr_expect_geq(loaded, 1, "no case files found in %s", dir);
 }
+
+/* ---- where a node is defined, for messages about failures ---- */
+
+static const char *owner_name(const gp_case *cs, size_t e)
+{
+    return e == SIZE_MAX ? "(none)" : cs->sym[cs->elem[e].sym].name;
+}
+
+Test(owner, a_node_belongs_to_the_earliest_definition_that_holds_it)
+{
+    gp_ctx *c = gp_ctx_new();
+    gp_case *cs = load(c, "param a b\n"
+                          "h = log(a) + b\n"
+                          "z[k] = h*k + sqrt(b) for k in 1..2\n"
+                          "loss C = (z[1] + z[2] + log(a))^2\n");
+    gp_id la = gp_call(c, GP_FN_LOG, c->leaf[cs->params[0]].node);
+    gp_id sb = gp_pow_si(c, c->leaf[cs->params[1]].node, 1, 2);
+    /* log(a) is in h and in C: h, the earlier definition, holds it */
+    size_t e = build_node_owner(cs, la, 0);
+    cr_expect_str_eq(owner_name(cs, e), "h");
+    /* sqrt(b) in both z[1] and z[2]: z[1] */
+    e = build_node_owner(cs, sb, 0);
+    cr_assert_neq(e, SIZE_MAX);
+    cr_expect_str_eq(owner_name(cs, e), "z");
+    cr_expect_eq(e, sym(cs, "z")->first, "sqrt(b) placed in z[%zu]", e - sym(cs, "z")->first + 1);
+    /* a definition's own node, and the loss's */
+    cr_expect_str_eq(owner_name(cs, build_node_owner(cs, N(cs, "h"), 0)), "h");
+    cr_expect_str_eq(owner_name(cs, build_node_owner(cs, cs->loss, 0)), "C");
+    /* a leaf belongs to none */
+    cr_expect_eq(build_node_owner(cs, c->leaf[cs->params[0]].node, 1), SIZE_MAX);
+    /* a node of no definition (as a derivative makes): none of its own;
+       through its arguments the nearest definition, none for b^(-1/2),
+       whose only argument is a leaf */
+    gp_id t = gp_call(c, GP_FN_TANH, sb);
+    cr_expect_eq(build_node_owner(cs, t, 0), SIZE_MAX);
+    cr_expect_str_eq(owner_name(cs, build_node_owner(cs, t, 1)), "z");
+    gp_id bare = gp_pow_si(c, c->leaf[cs->params[1]].node, -1, 2);
+    cr_expect_eq(build_node_owner(cs, bare, 1), SIZE_MAX);
+    gp_ctx_free(c);
+}

@@ -370,7 +370,7 @@ Test(eval_mpfr, division_by_zero_and_negative_base)
     eval1(got, c, &env, -1, rt, 64, &f);
     cr_assert(mpfr_nan_p(got));
     cr_assert_eq(f.node, rt);
-    cr_assert_str_eq(f.what, "non-integer power of a negative number");
+    cr_assert_str_eq(f.what, "square root of a negative number");
     eval1(got, c, &env, -1, rt3, 64, &f); /* no real odd roots either */
     cr_assert_eq(f.node, rt3);
     cr_assert_str_eq(f.what, "non-integer power of a negative number");
