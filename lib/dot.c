@@ -575,6 +575,8 @@ static int bias_term(buf *b, const gp_ctx *c, gp_id t, int collapsed)
     }
     buf_puts(b, neg ? " − " : " + ");
     buf_puts(b, body.s ? body.s : "");
+    if (body.oom)
+        b->oom = 1;
     buf_free(&body);
     return 1;
 }
@@ -604,6 +606,8 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
     buf bias = BUF_INIT;
     if (ok)
         stack[ns++] = n;
+    else
+        out->oom = 1;
     while (ns && ok) {
         gp_id t = stack[--ns];
         const gp_node *tn = &c->node[t];
@@ -612,8 +616,10 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
             continue;
         }
         if (tn->op == GP_OP_ADD) {
-            if (!(ok = ctx_grow((void **)&stack, &cap, ns + tn->nkid, sizeof *stack)))
+            if (!(ok = ctx_grow((void **)&stack, &cap, ns + tn->nkid, sizeof *stack))) {
+                out->oom = 1;
                 break;
+            }
             for (uint32_t k = tn->nkid; k-- > 0;)
                 stack[ns++] = tn->kid[k];
             continue;
@@ -644,6 +650,8 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
     free(stack);
     /* without an activation or a param, the equation says more (d = zr − z) */
     if (!ok || !sums || (!nact && !params)) {
+        if (bias.oom)
+            out->oom = 1;
         buf_free(&bias);
         return 0;
     }
@@ -653,6 +661,8 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
     else
         buf_puts(&in, "Σ");
     buf_puts(&in, bias.s ? bias.s : "");
+    if (bias.oom)
+        in.oom = 1;
     buf_free(&bias);
     for (size_t i = nact; i-- > 0;) {
         const gp_node *w = &c->node[wrap[i]];
@@ -663,11 +673,15 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
             buf_printf(&t, "(%s)", in.s ? in.s : "");
             put_sup(&t, dag_q(c, w->kid[1]));
         }
+        if (in.oom)
+            t.oom = 1;
         buf_free(&in);
         in = t;
     }
 #undef IS_UNIT
     buf_puts(out, in.s ? in.s : "");
+    if (in.oom)
+        out->oom = 1;
     buf_free(&in);
     return 1;
 }
@@ -746,6 +760,8 @@ static void equation(buf *out, const gp_ctx *c, gp_id id, size_t used)
     }
     if (!whole)
         buf_puts(out, "…");
+    if (t.oom)
+        out->oom = 1;
     buf_free(&t);
 }
 
@@ -888,6 +904,8 @@ static int caption(buf *b, const gp_case *cs, const dot_graph *g, const dgroup *
             buf_putc(b, '\n');
             buf_puts(b, line.s ? line.s : "");
         }
+        if (line.oom)
+            b->oom = 1;
         buf_free(&line);
         if (is)
             return 0;
@@ -1049,6 +1067,8 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
             buf_printf(&legend, " does not depend on %s", t.s ? t.s : "");
         } else
             buf_printf(&legend, "%llu", (unsigned long long)g->npaths);
+        if (t.oom)
+            legend.oom = 1;
         buf_free(&t);
     }
     buf_puts(o, "// gradproof dot");
@@ -1094,6 +1114,8 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
         put_str(o, legend.s);
     }
     buf_puts(o, "];\n");
+    if (legend.oom)
+        o->oom = 1;
     buf_free(&legend);
     buf_puts(o, "  node [fontname=\"DejaVu Sans\", fontsize=12, style=filled, fillcolor=white, margin=\"0.1,0.04\"];\n");
     buf_puts(o, "  edge [fontname=\"DejaVu Sans\", fontsize=11, arrowsize=0.7];\n");
@@ -1108,6 +1130,8 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
             int eq = caption(&cap, cs, g, x, members + mfirst[order[i]], collapsed);
             buf_printf(o, "    n%zu [label=", i);
             put_str(o, cap.s ? cap.s : "");
+            if (cap.oom)
+                o->oom = 1;
             buf_free(&cap);
             /* an equation reads better in a box than in an ellipse */
             if (eq && (x->kind == DOT_HIDDEN || x->kind == DOT_OUTPUT))
@@ -1153,6 +1177,8 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
             put_str(o, lab.s);
             attrs = 1;
         }
+        if (lab.oom)
+            o->oom = 1;
         buf_free(&lab);
         if (g->hl >= 0) {
             buf_puts(o, attrs ? ", " : " [");

@@ -467,6 +467,8 @@ static const char *mpz_str(printer *p, mpz_srcptr z)
         mp_get_memory_functions(NULL, NULL, &freefunc);
         freefunc(s, strlen(s) + 1);
     }
+    if (b.oom)
+        p->oom = 1;
     const char *r = arena_str(p, b.s ? b.s : "", b.n);
     buf_free(&b);
     return r;
@@ -496,6 +498,8 @@ static const char *exponent(printer *p, mpq_srcptr e)
         if (!integral || mpq_sgn(e) < 0)
             buf_putc(&eb, ')');
     }
+    if (eb.oom)
+        p->oom = 1;
     const char *r = arena_str(p, eb.s ? eb.s : "", eb.n);
     buf_free(&eb);
     return r;
@@ -928,21 +932,25 @@ static void expand(printer *p, const task *t)
             if (!integral)
                 buf_putc(&eb, ')');
         }
-        char *sup = eb.s ? arena_strndup((arena *)&c->mem, eb.s, eb.n) : NULL;
+        char *sup = eb.s && !eb.oom ? arena_strndup((arena *)&c->mem, eb.s, eb.n) : NULL;
         buf_free(&eb);
+        if (!sup) {
+            p->oom = 1;
+            return;
+        }
         if (paren)
             lit(p, syn == PR_LATEX ? "\\right)" : ")");
         if (fnpow) {
             lit(p, syn == PR_LATEX ? "\\right)" : ")");
             push(p, bn->kid[0], NULL, 0, 0);
             lit(p, syn == PR_LATEX ? "\\left(" : "(");
-            lit(p, sup ? sup : "?");
+            lit(p, sup);
             if (paren)
                 buf_puts(out, syn == PR_LATEX ? "\\left(" : "(");
             buf_puts(out, syn == PR_LATEX ? fn_latex[bn->fn] : fn_text[bn->fn]);
             return;
         }
-        lit(p, sup ? sup : "?");
+        lit(p, sup);
         push(p, b, NULL, P_POW + 1, 0);
         if (paren)
             lit(p, syn == PR_LATEX ? "\\left(" : "(");

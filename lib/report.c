@@ -84,6 +84,8 @@ static void write_network(rdoc *d, const gp_case *cs)
         buf_puts(&t, "no data: the checks use seeded random samples.");
     buf_puts(&t, " The case, as written:");
     text(d, t.s ? t.s : "");
+    if (t.oom)
+        d->b->oom = 1;
     buf_free(&t);
     buf_puts(d->b, is_tex(d) ? "\n\\begin{verbatim}\n" : "\n\n```\n");
     for (size_t k = 0; src && k < cs->syn.n; k++) {
@@ -97,6 +99,8 @@ static void write_network(rdoc *d, const gp_case *cs)
         for (const unsigned char *p = (const unsigned char *)(line.s ? line.s : ""); *p; p++)
             buf_putc(d->b, is_tex(d) && *p >= 0x80 ? '?' : (char)*p);
         buf_putc(d->b, '\n');
+        if (line.oom)
+            d->b->oom = 1;
         buf_free(&line);
     }
     buf_puts(d->b, is_tex(d) ? "\\end{verbatim}\n\n" : "```\n\n");
@@ -198,6 +202,8 @@ static void write_claim(rdoc *d, const gp_case *cs, size_t i, const claim_result
     }
     text(d, ".");
     buf_putc(d->b, '\n');
+    if (t.oom)
+        d->b->oom = 1;
     buf_free(&t);
 }
 
@@ -217,6 +223,8 @@ static void write_claims(rdoc *d, const gp_case *cs, const claim_result *res, co
                    "in exact arithmetic); numeric ones compare the two sides at seeded points in MPFR at %d bits, "
                    "within 2^-%d·(1 + max(|claim|, |true|)).", CLAIMS_PREC, CLAIMS_TOL_EXP);
     text(d, t.s ? t.s : "");
+    if (t.oom)
+        d->b->oom = 1;
     buf_free(&t);
     buf_puts(d->b, is_tex(d) ? "\n\n\\begin{description}\n" : "\n\n");
     for (size_t i = 0; i < cs->nclaims; i++)
@@ -315,6 +323,8 @@ static gp_status write_json(buf *b, gp_case *cs, const check_report *CR, const c
         statement_text(&line, src, st);
         buf_puts(b, n++ ? ", " : "");
         buf_json_str(b, line.s ? line.s : "");
+        if (line.oom)
+            b->oom = 1;
         buf_free(&line);
     }
     buf_puts(b, "]");

@@ -505,10 +505,11 @@ int svd_mpfr_values(const mpfr_t *a, size_t m, size_t n, mpfr_prec_t prec, mpfr_
     if (ncol == 0)
         return 0;
     mpfr_flags_t flags = mpfr_flags_save();
-    int rc = -1;
+    int rc = -2; /* out of memory, until the workspace is there */
     jac J;
     if (jac_alloc(&J, nrow, ncol, work_prec(prec, nrow)))
         goto out;
+    rc = -1;
     /* column j of X: column j of a, or row j of a when m < n */
     for (size_t j = 0; j < ncol; j++) {
         for (size_t k = 0; k < nrow; k++) {
@@ -518,7 +519,11 @@ int svd_mpfr_values(const mpfr_t *a, size_t m, size_t n, mpfr_prec_t prec, mpfr_
             mpfr_set(J.x[j * nrow + k], e, MPFR_RNDN);
         }
     }
-    if (precondition(&J) || sweeps(&J, prec, max_sweeps ? max_sweeps : SVD_MPFR_SWEEPS))
+    if (precondition(&J)) {
+        rc = -2;
+        goto out;
+    }
+    if (sweeps(&J, prec, max_sweeps ? max_sweeps : SVD_MPFR_SWEEPS))
         goto out;
     for (size_t j = 0; j < ncol; j++)
         norm2(J.d2[j], col(&J, j), nrow, J.sc[j], J.u);

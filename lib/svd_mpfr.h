@@ -29,7 +29,8 @@
  * orthogonal to 2^-(prec-8) relative, at most max_sweeps (0: 60).
  * sv gets min(m, n) values, sorted decreasing, initialised by the caller at
  * any precision.  a is not modified (the routine works on a copy).
- * Returns 0, or -1 when out of memory or when the sweeps did not converge.
+ * Returns 0; -1 when the sweeps did not converge (or an entry is not
+ * finite); -2 when out of memory.
  *
  * Details.  The copy is kept at a working precision wp of prec rounded up
  * to whole limbs, plus a few bits beyond 256 rows (prec = 256 with up to
@@ -44,8 +45,8 @@
  * s_0 the largest value; so a column that depends exactly on the others
  * gives a value near 2^-255 s_0 at 256 bits (or exactly 0), and a column
  * of a (a row, when m < n) that is exactly 0 gives exactly 0.
- * On -1 (out of memory, no convergence, or an entry of a that is NaN or
- * infinite) every sv[i] is NaN.  m or n = 0: nothing to do, returns 0.
+ * On -1 (no convergence, or an entry of a that is NaN or infinite) or -2
+ * (out of memory) every sv[i] is NaN.  m or n = 0: nothing to do, returns 0.
  */
 int svd_mpfr_values(const mpfr_t *a, size_t m, size_t n, mpfr_prec_t prec, mpfr_t *sv, unsigned max_sweeps);
 
