@@ -591,13 +591,15 @@ static int run(opts *o, verb_fn fn)
         char *text = NULL;
         size_t len = 0;
         if (read_all(o->case_path, o->lim.max_file_bytes, &text, &len) != 0) {
-            fprintf(stderr, "%s: cannot read '%s': %s\n", prog, o->case_path, strerror(errno));
+            int e = errno;
+            fprintf(stderr, "%s: cannot read '%s': %s\n", prog, o->case_path, strerror(e));
             gp_ctx_free(c);
-            return EXIT_USAGE;
+            return e == ENOMEM ? EXIT_SYSTEM : EXIT_USAGE;
         }
         size_t n = strlen(o->at);
         char *all = realloc(text, len + n + 6);
         if (!all) {
+            fprintf(stderr, "%s: out of memory\n", prog);
             free(text);
             gp_ctx_free(c);
             return EXIT_SYSTEM;
@@ -833,9 +835,10 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
             return EXIT_USAGE;
         }
         if (read_all(o->gradients, o->lim.max_file_bytes, &o->grad_text, &o->grad_len) != 0) {
+            int e = errno;
             fprintf(stderr, "%s: cannot read '%s': %s\n", prog, o->gradients,
-                    errno == EFBIG ? "larger than --max-file-bytes" : strerror(errno));
-            return EXIT_USAGE;
+                    e == EFBIG ? "larger than --max-file-bytes" : strerror(e));
+            return e == ENOMEM ? EXIT_SYSTEM : EXIT_USAGE;
         }
     }
     if ((allowed & OPT_REPORT) && o->fragment && o->format != GP_FMT_LATEX) {
@@ -913,8 +916,10 @@ int main(int argc, char **argv)
     o.format = GP_FMT_TEXT;
     {
         gp_ctx *tmp = gp_ctx_new();
-        if (!tmp)
+        if (!tmp) {
+            fprintf(stderr, "%s: out of memory\n", prog);
             return EXIT_SYSTEM;
+        }
         gp_ctx_get_limits(tmp, &o.lim);
         gp_ctx_free(tmp);
     }
@@ -942,8 +947,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char **wrt = calloc((size_t)argc, sizeof *wrt);
-    if (!wrt)
+    if (!wrt) {
+        fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_SYSTEM;
+    }
     o.wrt = wrt;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -988,6 +995,7 @@ int main(int argc, char **argv)
                 /* --wrt=a,b: split a copy, kept until exit */
                 char *list = strdup(a + 6);
                 if (!list) {
+                    fprintf(stderr, "%s: out of memory\n", prog);
                     free(wrt);
                     return EXIT_SYSTEM;
                 }

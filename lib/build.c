@@ -1341,7 +1341,10 @@ static int add_row(bctx *b, int src, const size_t *off, const size_t *len)
     cs->nrows++;
     for (size_t j = 0; j < cs->ncols; j++) {
         const char *s = src_text(cs, src) + off[j];
-        if (!parse_number(row[j], s, len[j])) {
+        int pn = parse_number(row[j], s, len[j]);
+        if (pn < 0)
+            return 0; /* out of memory */
+        if (!pn) {
             int saved = b->src;
             b->src = src;
             gp_name nm = cs->c->leaf[cs->dcol[j]].name;
@@ -1495,7 +1498,12 @@ static void csv_data(bctx *b, const stmt *st)
     buf pb = BUF_INIT;
     if (rel[0] != '/' && cs->dir && cs->dir[0]) {
         buf_printf(&pb, "%s/%s", cs->dir, rel);
-        path = pb.s ? pb.s : rel;
+        if (pb.oom) { /* never the name relative to the working directory instead */
+            buf_free(&pb);
+            cs->c->status = GP_ENOMEM;
+            return;
+        }
+        path = pb.s;
     }
     char *text = NULL;
     size_t len = 0;
@@ -1503,6 +1511,8 @@ static void csv_data(bctx *b, const stmt *st)
     if (r == -2)
         err(b, st->soff, st->slen, "data file '%s' is larger than the limit of %zu bytes (raise it with --max-file-bytes)", path,
             cs->c->lim.max_file_bytes);
+    else if (r != 0 && errno == ENOMEM)
+        cs->c->status = GP_ENOMEM;
     else if (r != 0)
         err(b, st->soff, st->slen, "cannot read data file '%s': %s", path, strerror(errno));
     if (r != 0) {

@@ -349,8 +349,9 @@ static double ulp_of(double x)
 }
 
 /* One comparison: the reference sym, the difference fd (with its bound), the
-   double value bp with its bound; recorded in e when it is the worst so far. */
-static void compare(checker *K, check_entry *e, mpfr_srcptr sym, double ref, const fd_result *fr, double bp,
+   double value bp with its bound; recorded in e when it is the worst so far.
+   0 when out of memory. */
+static int compare(checker *K, check_entry *e, mpfr_srcptr sym, double ref, const fd_result *fr, double bp,
                     double bound, unsigned pt)
 {
     mpfr_t d, allow;
@@ -406,6 +407,7 @@ static void compare(checker *K, check_entry *e, mpfr_srcptr sym, double ref, con
     }
     e->ok = e->fd_ok && e->bp_ok && e->badness <= 1;
     mpfr_clears(d, allow, (mpfr_ptr)0);
+    return e->sym && e->fd && e->fd_err;
 }
 
 /* The difference of g at the current point along dir (or param axis), with
@@ -488,8 +490,11 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
             u = difference(K, &all[i], sc, K->sym[i], K->referr[i], R);
         }
         if (u == U_OK)
-            for (size_t i = 0; i < K->P; i++)
-                compare(K, &ent[i], K->sym[i], K->referr[i], &all[i], K->grad[i], K->bound[i], pt);
+            for (size_t i = 0; i < K->P && u == U_OK; i++)
+                if (!compare(K, &ent[i], K->sym[i], K->referr[i], &all[i], K->grad[i], K->bound[i], pt)) {
+                    *st = GP_ENOMEM;
+                    u = U_ERR;
+                }
         for (size_t i = 0; i < ninit; i++)
             fd_result_clear(&all[i]);
         free(all);
@@ -532,7 +537,10 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
                 mpfr_sub(r, a, r, MPFR_RNDN); /* the rounding of that double */
                 bd += fabs(mpfr_get_d(r, MPFR_RNDU));
                 mpfr_clear(r);
-                compare(K, &ent[(size_t)(pt - 1) * nd + d], s, rd, &fr, bpd, bd, pt);
+                if (!compare(K, &ent[(size_t)(pt - 1) * nd + d], s, rd, &fr, bpd, bd, pt)) {
+                    *st = GP_ENOMEM;
+                    u = U_ERR;
+                }
                 ent[(size_t)(pt - 1) * nd + d].param = d;
             }
         }
@@ -541,6 +549,8 @@ static unit_result unit_compare(checker *K, const check_opts *o, check_report *R
         free(v);
     }
     fd_result_clear(&fr);
+    if (u == U_ERR && *st == GP_OK)
+        *st = GP_ENOMEM; /* difference(): fd ran out of memory (FD_NOMEM) */
     return u;
 }
 
@@ -560,8 +570,11 @@ static gp_status setup_data(checker *K, check_report *R)
     size_t n = K->ncol * K->nall;
     K->data = malloc((n ? n : 1) * sizeof *K->data);
     K->cols = malloc((n ? n : 1) * sizeof *K->cols);
-    if (!K->data || !K->cols)
+    if (!K->data || !K->cols) {
+        free(K->cols); /* its numbers are not initialised: checker_free must not clear them */
+        K->cols = NULL;
         return GP_ENOMEM;
+    }
     mpfr_t d;
     mpfr_init2(d, 53);
     for (size_t j = 0; j < K->ncol; j++) {
@@ -884,6 +897,8 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
         entry_name(&nm, cs, op, &sorted[i], PR_TEXT);
         if (nm.s && print_width(nm.s) > wn)
             wn = print_width(nm.s);
+        if (nm.oom)
+            o->oom = 1;
         buf_free(&nm);
     }
     size_t wv = 16;  /* the decimal strings: widest of them */
@@ -909,6 +924,8 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
         buf nm = BUF_INIT;
         entry_name(&nm, cs, op, e, PR_TEXT);
         pad(o, nm.s ? nm.s : "", wn + 2);
+        if (nm.oom)
+            o->oom = 1;
         buf_free(&nm);
         char bp[40], fr[24], ue[24], ub[24];
         snprintf(bp, sizeof bp, "%.17g", e->bp);
@@ -953,6 +970,8 @@ static void write_summary(buf *o, const gp_case *cs, const check_report *R, cons
             buf nm = BUF_INIT;
             entry_name(&nm, cs, op, &R->e[R->worst_param], PR_TEXT);
             buf_puts(o, nm.s ? nm.s : "");
+            if (nm.oom)
+                o->oom = 1;
             buf_free(&nm);
         }
         buf_putc(o, '\n');
@@ -964,6 +983,8 @@ static void write_summary(buf *o, const gp_case *cs, const check_report *R, cons
                 buf nm = BUF_INIT;
                 entry_name(&nm, cs, op, &sorted[i], PR_TEXT);
                 buf_printf(o, "%s %s", shown ? "," : "", nm.s ? nm.s : "");
+                if (nm.oom)
+                    o->oom = 1;
                 buf_free(&nm);
                 shown++;
             }
@@ -1023,6 +1044,8 @@ static void write_json(buf *o, const gp_case *cs, const check_report *R, const c
         entry_name(&nm, cs, op, e, PR_CASE);
         buf_puts(o, op->directional ? "\"direction\": " : "\"param\": ");
         buf_json_str(o, nm.s ? nm.s : "");
+        if (nm.oom)
+            o->oom = 1;
         buf_free(&nm);
         buf_printf(o, ", \"ok\": %s, \"symbolic\": ", e->ok ? "true" : "false");
         buf_json_str(o, e->sym ? e->sym : "");
@@ -1079,6 +1102,8 @@ static void write_latex(buf *o, const gp_case *cs, const check_report *R, const 
                R->per_sample ? "Per-sample loss: each sample checked" : "Loss over the data set",
                R->own_data ? "no data in the case: seeded random samples" : "the case's data", (unsigned long)R->prec);
     render_latex_text(o, t.s ? t.s : "");
+    if (t.oom)
+        o->oom = 1;
     buf_free(&t);
     buf_printf(o, "\n\n\\begin{longtable}{lllll}\n%s & symbolic (MPFR) & fd rel.\\ error & backprop error (bound) & \\\\\n\\hline\n",
                op->directional ? "direction" : "param");
@@ -1092,6 +1117,8 @@ static void write_latex(buf *o, const gp_case *cs, const check_report *R, const 
             render_latex_text(o, nm.s ? nm.s : "");
         else
             buf_printf(o, "$%s$", nm.s ? nm.s : "");
+        if (nm.oom)
+            o->oom = 1;
         buf_free(&nm);
         char ue[24], ub[24];
         fmt_ulp(ue, sizeof ue, e->bp_ulp_err);
@@ -1111,6 +1138,8 @@ static void write_latex(buf *o, const gp_case *cs, const check_report *R, const 
         buf_puts(o, "\n\n");
         line = nl ? nl + 1 : line + strlen(line);
     }
+    if (s.oom)
+        o->oom = 1;
     buf_free(&s);
 }
 
@@ -1319,6 +1348,8 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                     buf_json_str(&b, nm.s ? nm.s : "");
                     buf_puts(&b, ": ");
                     put_value(&b, part == 0 ? K.pd[i] : part == 1 ? K.grad[i] : K.bound[i]);
+                    if (nm.oom)
+                        b.oom = 1;
                     buf_free(&nm);
                 }
                 buf_putc(&b, '}');
@@ -1337,6 +1368,8 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                         put_value(&b, K.udata[j * K.ns + s]);
                     }
                     buf_putc(&b, ']');
+                    if (nm.oom)
+                        b.oom = 1;
                     buf_free(&nm);
                 }
                 buf_putc(&b, '}');
@@ -1365,6 +1398,8 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                 put_param(&nm, cs, i, PR_TEXT);
                 if (nm.s && print_width(nm.s) > wn)
                     wn = print_width(nm.s);
+                if (nm.oom)
+                    b.oom = 1;
                 buf_free(&nm);
             }
             pad(&b, "param", wn + 2);
@@ -1375,6 +1410,8 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                 buf nm = BUF_INIT;
                 put_param(&nm, cs, i, PR_TEXT);
                 pad(&b, nm.s ? nm.s : "", wn + 2);
+                if (nm.oom)
+                    b.oom = 1;
                 buf_free(&nm);
                 char v[40], g[40];
                 snprintf(v, sizeof v, "%.17g", K.pd[i]);
@@ -1818,6 +1855,8 @@ static gp_status vjudge_point(verifier *V, checker *K, check_report *R, const vp
             continue;
         }
         x->ref = fr_str(sum[g->param], 20);
+        if (!x->ref)
+            st = GP_ENOMEM;
         double r = mpfr_get_d(sum[g->param], MPFR_RNDN), u = ulp_of(r);
         mpfr_t d;
         mpfr_init2(d, K->prec + 64);
@@ -1878,6 +1917,8 @@ static void vwrite(buf *o, const gp_case *cs, const verifier *V, const ventry *e
         put_param(&nm, cs, e[i].param, PR_TEXT);
         if (nm.s && print_width(nm.s) > wn)
             wn = print_width(nm.s);
+        if (nm.oom)
+            o->oom = 1;
         buf_free(&nm);
     }
     pad(o, "point", 7);
@@ -1897,6 +1938,8 @@ static void vwrite(buf *o, const gp_case *cs, const verifier *V, const ventry *e
         buf nm = BUF_INIT;
         put_param(&nm, cs, e[i].param, PR_TEXT);
         pad(o, nm.s ? nm.s : "", wn + 2);
+        if (nm.oom)
+            o->oom = 1;
         buf_free(&nm);
         pad(o, e[i].ref ? e[i].ref : "?", 26);
         snprintf(t, sizeof t, "%.17g", e[i].given);

@@ -481,6 +481,11 @@ static void put_pair(const judge *J, uint32_t li, mpq_srcptr q, buf *t, buf *js,
     buf_puts(js, ": ");
     buf_json_str(js, v ? v : "?");
     *first = 0;
+    if (!v || nm.oom) {
+        if (t)
+            t->oom = 1;
+        js->oom = 1;
+    }
     free(v);
     buf_free(&nm);
 }
@@ -550,6 +555,8 @@ static int cx_record(judge *J, claim_result *res, long row, char *claimed, char 
                     buf_puts(&dj, ", ");
                 fmt_row(J, r, &row_t, &dj);
                 buf_printf(&dt, "%s(%s)", r ? "; " : "", row_t.s ? row_t.s : "");
+                if (row_t.oom)
+                    dt.oom = 1;
                 buf_free(&row_t);
             }
             buf_putc(&dj, ']');
@@ -559,13 +566,14 @@ static int cx_record(judge *J, claim_result *res, long row, char *claimed, char 
     res->cx_exact = exact;
     res->claimed = claimed;
     res->actual = actual;
+    int oom = dt.oom || dj.oom;
     res->cx_point = buf_take(&t);
     res->cx_point_json = buf_take(&js);
     res->cx_data = dt.n ? buf_take(&dt) : NULL;
     res->cx_data_json = dj.n ? buf_take(&dj) : NULL;
     buf_free(&dt);
     buf_free(&dj);
-    return res->cx_point && res->cx_point_json && claimed && actual;
+    return !oom && res->cx_point && res->cx_point_json && claimed && actual;
 }
 
 /* ---- points ---- */
@@ -685,6 +693,8 @@ static void diag_const(buf *b, mpq_srcptr q)
         else {
             char *s = q_str(q);
             buf_printf(b, "off by a constant factor %s (claim = %s × true)", s ? s : "?", s ? s : "?");
+            if (!s)
+                b->oom = 1;
             free(s);
         }
     }
@@ -715,7 +725,13 @@ static gp_status diagnose_exact(judge *J, claim_result *res)
     if (c->status != GP_OK)
         return c->status;
     algebra_shape sh;
-    if (ratio != GP_NIL && algebra_inspect(&sh, c, ratio, PR_TEXT) == GP_OK) {
+    gp_status as = ratio != GP_NIL ? algebra_inspect(&sh, c, ratio, PR_TEXT) : GP_EINPUT;
+    if (as == GP_ENOMEM || as == GP_EINTERNAL) {
+        restore_ctx(c, m);
+        buf_free(&b);
+        return as;
+    }
+    if (as == GP_OK) {
         if (sh.monomial && !sh.zero) {
             if (!q_is(sh.coeff, 1, 1))
                 diag_const(&b, sh.coeff);
@@ -731,7 +747,13 @@ static gp_status diagnose_exact(judge *J, claim_result *res)
         algebra_shape_clear(&sh);
     }
     restore_ctx(c, m);
-    if (b.n == 0 && diff != GP_NIL && algebra_inspect(&sh, c, diff, PR_TEXT) == GP_OK) {
+    as = b.n == 0 && diff != GP_NIL ? algebra_inspect(&sh, c, diff, PR_TEXT) : GP_EINPUT;
+    if (as == GP_ENOMEM || as == GP_EINTERNAL) {
+        restore_ctx(c, m);
+        buf_free(&b);
+        return as;
+    }
+    if (as == GP_OK) {
         if (sh.nden == 1 && sh.nterms == 1)
             buf_printf(&b, "differs by a single term: claim − true = %s", sh.text);
         else if (sh.nden == 1 && sh.nterms == 2)
@@ -819,6 +841,8 @@ static gp_status diagnose_numeric(claim_result *res, ratios *R, size_t nrows)
         } else {
             char *s = fr_str(R->first);
             buf_printf(&b, "off by a constant factor ≈ %s (claim = factor × true at every point)", s ? s : "?");
+            if (!s)
+                b.oom = 1;
             free(s);
         }
         mpq_clear(q);

@@ -224,7 +224,7 @@ int parse_number(mpq_t out, const char *s, size_t n)
         if (!d) {
             mpz_clear(num);
             mpz_clear(den);
-            return 0;
+            return -1;
         }
         memcpy(d, s + i0, nint);
         if (nfrac)
@@ -392,10 +392,12 @@ static ast *primary(parser *p)
         mpq_t q;
         mpq_init(q);
         int ok = parse_number(q, p->lx.s + t.off, t.len);
-        if (ok)
+        if (ok > 0)
             a->num = dag_num(p->c, q);
         mpq_clear(q);
-        if (!ok)
+        if (ok < 0)
+            p->c->status = GP_ENOMEM;
+        else if (!ok)
             fail_at(p, t, "malformed number '%.*s' (exponents are limited to 9999)", (int)t.len, p->lx.s + t.off);
         finish(p, a);
         return a;

@@ -96,7 +96,8 @@ gp_status parse_case(gp_ctx *c, int src, syntax *out);
 /* Parse one expression (a claim-like context: dA/dB allowed) from source src. */
 gp_status parse_expr_source(gp_ctx *c, int src, ast **out);
 void syntax_free(syntax *s);
-/* Exact value of a number token ("0.3", "1e-3", "-2"): 1 on success. */
+/* Exact value of a number token ("0.3", "1e-3", "-2"): 1 on success, 0 when
+   malformed, -1 when out of memory. */
 int parse_number(mpq_t out, const char *s, size_t n);
 /* Is the span a reserved word of the language? */
 int parse_is_keyword(const char *s, size_t n);

@@ -430,6 +430,8 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
             pt[i] = name_str(&c->leaf[leaf[i]].name, PR_TEXT);
             pl[i] = name_str(&c->leaf[leaf[i]].name, PR_LATEX);
             pc[i] = name_str(&c->leaf[leaf[i]].name, PR_CASE);
+            if (!pt[i] || !pl[i] || !pc[i])
+                st = GP_ENOMEM;
         }
         /* definitions in the order of the case */
         for (size_t i = 0; i < ndefs_used; i++) {
@@ -439,9 +441,12 @@ gp_status gp_derive_render(gp_case *cs, const gp_derive_opts *opts, char **out)
             dt[i] = name_str(&nm, PR_TEXT);
             dl[i] = name_str(&nm, PR_LATEX);
             dc[i] = name_str(&nm, PR_CASE);
+            if (!dt[i] || !dl[i] || !dc[i])
+                st = GP_ENOMEM;
         }
         formula *dord = deff ? deff : NULL;
 #define DEFF(i) dord[ndefs_used - 1 - (i)]
+        if (st == GP_OK)
         switch (opts->format) {
         case GP_FMT_TEXT: {
             if (title)
