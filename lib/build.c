@@ -51,6 +51,12 @@ typedef struct bctx {
     int ncstack;
     size_t sum_terms[2]; /* terms of index sums built so far (by collect):
                             nested sums multiply, so they count together */
+    int probing;      /* partial_defined is rebuilding equations: */
+    gp_id probe;      /*   the node looked for */
+    size_t probe_skip;/*   the element of the name differentiated by */
+    size_t probe_elem;/*   the element whose equation is rebuilt */
+    size_t probe_hit; /*   where the node came out unnamed, or SIZE_MAX */
+    int probe_leaf;   /*   ... there as the name of a leaf */
 } bctx;
 
 static const char *src_text(const gp_case *cs, int src) { return cs->c->src[src].text; }
@@ -638,6 +644,14 @@ static void push_env(bctx *b, size_t off, size_t len, long v)
    indices with the for-variables bound in b->e. */
 typedef int (*def_visit)(bctx *b, const stmt *st, symbol *s, const long *idx, void *arg);
 
+/* the for-variables of el's statement, bound to its values */
+static void bind_fors(bctx *b, const element *el)
+{
+    b->e.n = 0;
+    for (uint32_t k = 0; k < el->def->nfors; k++)
+        push_env(b, el->def->fors[k].off, el->def->fors[k].len, el->fv[k]);
+}
+
 static int each_def_element(bctx *b, const stmt *st, symbol *s, def_visit fn, void *arg)
 {
     long lo[GP_MAX_INDEX] = {0}, hi[GP_MAX_INDEX] = {0}, cur[GP_MAX_INDEX];
@@ -913,6 +927,108 @@ static gp_id resolve_name(bctx *b, const ast *a, size_t *elem_out)
     return el->node;
 }
 
+/* A partial derivative by the named intermediate e (node w) differentiates
+   through the uses of that name and holds every name it does not depend on
+   fixed.  The DAG keeps one node for equal expressions, so when the
+   equations that f depends on (other than through e) also come to w, as the
+   same expression written out, another definition equal to it or the leaf e
+   is defined as, the sweep would differentiate through those too and answer
+   another question.  Those equations are rebuilt, which finds the same
+   nodes, watching for w; found, it is an error (0), never a wrong value. */
+static int partial_defined(bctx *b, const ast *a, size_t ef, gp_id f, size_t e, gp_id w)
+{
+    gp_case *cs = b->cs;
+    gp_ctx *c = cs->c;
+    const ast *wa = a->kid[1];
+    size_t hit = SIZE_MAX;
+    int leaf = 0;
+    uint8_t *seen = calloc(cs->nelem ? cs->nelem : 1, 1);
+    uint32_t *todo = malloc((cs->nelem ? cs->nelem : 1) * sizeof *todo);
+    if (!seen || !todo) {
+        free(seen);
+        free(todo);
+        c->status = GP_ENOMEM;
+        return 0;
+    }
+    size_t ntodo = 0;
+    sym_kind fk = cs->sym[cs->elem[ef].sym].kind;
+    if (fk == SYM_DEF || fk == SYM_LOSS) {
+        seen[ef] = 1;
+        todo[ntodo++] = (uint32_t)ef;
+    } else if (f == w) { /* d x/d a, with a defined as x: x does not depend on a */
+        hit = ef;
+        leaf = 1;
+    }
+    /* the claim's own state, restored after */
+    env saved_env = b->e;
+    int saved_claim = b->claim, saved_red = b->in_red;
+    size_t saved_terms = b->sum_terms[0], saved_ndeps = b->ndeps;
+    b->claim = 0;
+    b->in_red = 0;
+    b->probing = 1;
+    b->probe = w;
+    b->probe_skip = e;
+    b->probe_hit = SIZE_MAX;
+    b->probe_leaf = 0;
+    while (ntodo && hit == SIZE_MAX && c->status == GP_OK) {
+        uint32_t k = todo[--ntodo];
+        element *el = &cs->elem[k];
+        if (el->node == GP_NIL || !el->def)
+            continue;
+        bind_fors(b, el);
+        b->sum_terms[0] = 0;
+        b->ndeps = 0;
+        b->probe_elem = k;
+        build(b, el->def->rhs);
+        if (b->probe_hit != SIZE_MAX) {
+            hit = b->probe_hit;
+            leaf = b->probe_leaf;
+        }
+        for (size_t i = 0; i < b->ndeps; i++)
+            if (!seen[b->deps[i]]) {
+                seen[b->deps[i]] = 1;
+                todo[ntodo++] = b->deps[i];
+            }
+    }
+    b->probing = 0;
+    b->e = saved_env;
+    b->claim = saved_claim;
+    b->in_red = saved_red;
+    b->sum_terms[0] = saved_terms;
+    b->ndeps = saved_ndeps;
+    free(seen);
+    free(todo);
+    if (c->status != GP_OK)
+        return 0;
+    if (hit == SIZE_MAX)
+        return 1;
+    gp_name nm;
+    buf q = BUF_INIT, h = BUF_INIT;
+    build_elem_name(cs, e, &nm);
+    print_name(&q, &nm, PR_CASE);
+    if (leaf) {
+        print_name(&h, &c->leaf[c->node[w].pay].name, PR_CASE);
+        err(b, wa->off, wa->len,
+            "the derivative by '%s' alone is not defined here: '%s' is defined as %s, which the equations also use "
+            "directly; differentiate by %s",
+            q.s ? q.s : "?", q.s ? q.s : "?", h.s ? h.s : "?", h.s ? h.s : "?");
+    } else {
+        build_elem_name(cs, hit, &nm);
+        print_name(&h, &nm, PR_CASE);
+        unsigned line, col;
+        diag_linecol(c, b->src, cs->elem[hit].def->off, &line, &col);
+        err(b, wa->off, wa->len,
+            "the derivative by '%s' alone is not defined here: '%s' (line %u) holds the same expression without the name "
+            "'%s', and gradproof holds equal expressions as one value; write '%s' there, or differentiate by a param",
+            q.s ? q.s : "?", h.s ? h.s : "?", line, q.s ? q.s : "?", q.s ? q.s : "?");
+    }
+    if (q.oom || h.oom)
+        c->status = GP_ENOMEM;
+    buf_free(&q);
+    buf_free(&h);
+    return 0;
+}
+
 static gp_id build_deriv(bctx *b, const ast *a)
 {
     gp_case *cs = b->cs;
@@ -976,6 +1092,8 @@ static gp_id build_deriv(bctx *b, const ast *a)
             (int)a->kid[0]->nlen, t + a->kid[0]->noff, sw->name);
         return GP_NIL;
     }
+    if (sw->kind == SYM_DEF && !partial_defined(b, a, ef, f, ew, w))
+        return GP_NIL;
     gp_id out;
     gp_status st = derive_grad(cs->c, f, 1, &w, &out);
     if (st != GP_OK) {
@@ -986,7 +1104,38 @@ static gp_id build_deriv(bctx *b, const ast *a)
     return out;
 }
 
+static gp_id build_ast(bctx *b, const ast *a);
+
 static gp_id build(bctx *b, const ast *a)
+{
+    if (!b->probing)
+        return build_ast(b, a);
+    /* rebuilding an equation (no new nodes: equal expressions are one node)
+       to see where the node b->probe comes out other than by its name */
+    if (a->kind != A_NAME) {
+        gp_id id = build_ast(b, a);
+        if (id == b->probe && b->probe_hit == SIZE_MAX)
+            b->probe_hit = b->probe_elem;
+        return id;
+    }
+    size_t e = SIZE_MAX;
+    gp_id id = resolve_name(b, a, &e);
+    if (e == SIZE_MAX || e == b->probe_skip || id == GP_NIL)
+        return id;
+    sym_kind k = b->cs->sym[b->cs->elem[e].sym].kind;
+    if (k == SYM_DEF || k == SYM_LOSS) {
+        if (ctx_grow((void **)&b->deps, &b->capdeps, b->ndeps + 1, sizeof *b->deps))
+            b->deps[b->ndeps++] = (uint32_t)e;
+        else
+            b->cs->c->status = GP_ENOMEM;
+    } else if (id == b->probe && b->probe_hit == SIZE_MAX) {
+        b->probe_hit = b->probe_elem;
+        b->probe_leaf = 1;
+    }
+    return id;
+}
+
+static gp_id build_ast(bctx *b, const ast *a)
 {
     gp_ctx *c = b->cs->c;
     if (c->status != GP_OK)
@@ -1126,13 +1275,6 @@ typedef struct frame {
     uint32_t *deps;   /* its dependencies (malloc) */
     size_t ndeps, next;
 } frame;
-
-static void bind_fors(bctx *b, const element *el)
-{
-    b->e.n = 0;
-    for (uint32_t k = 0; k < el->def->nfors; k++)
-        push_env(b, el->def->fors[k].off, el->def->fors[k].len, el->fv[k]);
-}
 
 static void build_element(bctx *b, uint32_t e)
 {
