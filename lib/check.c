@@ -322,6 +322,12 @@ static unit_result unit_prepare(checker *K, check_report *R, gp_status *st)
     for (size_t i = 0; i < K->P; i++)
         if (!isfinite(K->grad[i]) || !isfinite(K->bound[i]))
             return U_DOUBLE;
+    /* a derivative below the normal double range: the double sweep cannot
+       carry it (its running bound underflows too), so comparing it would
+       call a range limit a disagreement */
+    for (size_t i = 0; i < K->P; i++)
+        if (!mpfr_zero_p(K->sym[i]) && mpfr_get_exp(K->sym[i]) < DBL_MIN_EXP)
+            return U_DOUBLE;
     return U_OK;
 }
 
@@ -783,7 +789,7 @@ gp_status check_run(gp_case *cs, const check_opts *o, check_report *R)
                 R->skipped_at++;
                 if (!R->at_reason)
                     R->at_reason = u == U_KINK ? "a kink within reach" : u == U_FAULT ? "undefined there"
-                                                                         : "the double sweep overflows";
+                                                                         : "the double sweep overflows or underflows";
             } else {
                 note_redraw(R, u);
             }
@@ -1009,7 +1015,7 @@ static void write_summary(buf *o, const gp_case *cs, const check_report *R, cons
         buf_printf(o, "%u point%s redrawn: undefined there (%s)\n", R->redrawn_fault, R->redrawn_fault == 1 ? "" : "s",
                    R->fault_where ? R->fault_where : "a fault");
     if (R->redrawn_double)
-        buf_printf(o, "%u point%s redrawn: the double sweep overflowed\n", R->redrawn_double,
+        buf_printf(o, "%u point%s redrawn: the double sweep overflowed or underflowed\n", R->redrawn_double,
                    R->redrawn_double == 1 ? "" : "s");
     if (R->skipped_at) {
         const char *w = R->at_reason && R->at_reason[0] == 'a' ? R->kink_where : R->fault_where;

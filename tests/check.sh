@@ -148,6 +148,15 @@ grep -q "^not finite: the doubles overflow at this point (MPFR finds the loss an
 sed 's/log(a)\*x/log(a*x)/' "$tmp/log.case" >"$tmp/log2.case"
 expect log-unknown 1 "$bin" check "$tmp/log2.case" --points 2
 grep -q "no point where the routes could be compared (unknown)" "$tmp/out" && ok || bad log-unknown "summary"
+# a derivative below the double range is not a disagreement: the point is
+# redrawn, and where every point has one the verdict is unknown
+printf 'input x\ntarget y\nparam w\nloss C = 10^-400*mean((w*x - y)^2)\n' >"$tmp/under.case"
+expect under-unknown 1 "$bin" check "$tmp/under.case" --points 2
+grep -q "no point where the routes could be compared (unknown)" "$tmp/out" && ! grep -q DISAGREE "$tmp/out" &&
+  grep -q "points redrawn: the double sweep overflowed or underflowed" "$tmp/out" && ok || bad under-unknown "$(cat "$tmp/out")"
+printf 'input x\ntarget y\nparam w\nloss C = 10^-300*mean((w*x - y)^2)\n' >"$tmp/under2.case"
+expect under-normal 0 "$bin" check "$tmp/under2.case" --points 2
+grep -q "all three routes agree" "$tmp/out" && ok || bad under-normal "$(cat "$tmp/out")"
 
 # an ill-conditioned point: a large cancellation in the residual.  The
 # double gradient is far from the reference in ulps, and passes: its bound,
