@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -313,9 +314,49 @@ static int limit_option(opts *o, int argc, char **argv, int *i)
     return 0;
 }
 
+/* grad --at: the point is read as a last `at` line appended to the case.
+   Diagnostics there are given as positions in the option's value, never
+   as a line past the end of the file. */
+static const char *at_text;  /* the --at value, or NULL */
+static unsigned at_line;     /* the line of the case its `at` line became */
+
+/* Move d into the --at value when it lies there: 1, else 0. */
+static int at_position(gp_diag_info *d)
+{
+    if (!at_text || !d->file || d->line < at_line)
+        return 0;
+    d->file = "--at";
+    d->line -= at_line - 1;
+    if (d->line == 1) { /* the line began with the "at " that was added */
+        d->column = d->column > 3 ? d->column - 3 : 1;
+        d->end_column = d->end_column > 3 ? d->end_column - 3 : d->column + 1;
+    }
+    return 1;
+}
+
 static int print_diagnostics(gp_ctx *c)
 {
     for (size_t i = 0; i < gp_diag_count(c); i++) {
+        gp_diag_info d;
+        gp_diag_get(c, i, &d);
+        if (at_position(&d)) {
+            /* the line of the value, control characters shown as '?' */
+            const char *l = at_text;
+            for (unsigned k = 1; k < d.line && strchr(l, '\n'); k++)
+                l = strchr(l, '\n') + 1;
+            size_t n = strcspn(l, "\r\n");
+            fprintf(stderr, "%s: --at:%u:%u: %s: %s\n  ", prog, d.line, d.column,
+                    d.severity == GP_SEV_ERROR ? "error" : d.severity == GP_SEV_WARNING ? "warning" : "note", d.message);
+            for (size_t k = 0; k < n; k++)
+                fputc((unsigned char)l[k] < 0x20 && l[k] != '\t' ? '?' : l[k], stderr);
+            fputs("\n  ", stderr);
+            for (unsigned k = 1; k < d.column; k++)
+                fputc(' ', stderr);
+            for (unsigned k = d.column; k < d.end_column || k == d.column; k++)
+                fputc('^', stderr);
+            fputc('\n', stderr);
+            continue;
+        }
         char *s = NULL;
         if (gp_diag_render(c, i, &s) != GP_OK)
             return 0;
@@ -343,6 +384,7 @@ static void json_failure(gp_ctx *c, gp_status st)
     for (size_t i = 0; i < gp_diag_count(c); i++) {
         gp_diag_info d;
         gp_diag_get(c, i, &d);
+        at_position(&d);
         printf("%s{\"severity\": \"%s\", \"file\": ", i ? ", " : "",
                d.severity == GP_SEV_ERROR ? "error" : d.severity == GP_SEV_WARNING ? "warning" : "note");
         if (d.file) {
@@ -604,6 +646,10 @@ static int run(opts *o, verb_fn fn)
             gp_ctx_free(c);
             return EXIT_SYSTEM;
         }
+        at_text = o->at;
+        at_line = 2;
+        for (size_t k = 0; k < len; k++)
+            at_line += text[k] == '\n';
         memcpy(all + len, "\nat ", 4);
         memcpy(all + len + 4, o->at, n);
         memcpy(all + len + 4 + n, "\n", 2);
@@ -673,6 +719,13 @@ static const char *opt_value(const char *a, const char *name, int argc, char **a
 
 /* NAME.md -> "NAME.svg" (its base name, as the report links it) when that
    file exists next to it; NULL otherwise. */
+/* Do two paths name one existing file? */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static char *sibling_picture(const char *output)
 {
     size_t n = strlen(output);
@@ -845,8 +898,17 @@ static int main_verb(opts *o, int argc, char **argv, const char *help, unsigned 
         usage_hint(o->verb, "%s", "--fragment goes with --format latex");
         return EXIT_USAGE;
     }
+    if (o->output && o->case_path && same_file(o->output, o->case_path)) {
+        usage_hint(o->verb, "-o '%s' is the case file itself: write the output to another file", o->output);
+        return EXIT_USAGE;
+    }
     if ((allowed & OPT_REPORT) && o->format == GP_FMT_MARKDOWN && !o->picture && o->output)
         o->picture = o->picture_owned = sibling_picture(o->output);
+    if (o->picture_owned && o->case_path && same_file(o->picture_owned, o->case_path)) {
+        usage_hint(o->verb, "the picture '%s' would overwrite the case file: give --picture", o->picture_owned);
+        free(o->picture_owned);
+        return EXIT_USAGE;
+    }
     int code = run(o, fn);
     free(o->grad_text);
     free(o->picture_owned);

@@ -254,6 +254,13 @@ static int ival(bctx *b, const ast *a, long *out)
     case A_NAME:
         return ival_name(b, a, out);
     case A_NEG:
+        if (a->kid[0]->kind == A_NUM && mpz_cmp_ui(mpq_denref(dag_q(b->cs->c, a->kid[0]->num)), 1) == 0 &&
+            mpz_cmpabs_ui(mpq_numref(dag_q(b->cs->c, a->kid[0]->num)), (unsigned long)cap) > 0) {
+            /* the number with its sign, as written */
+            err(b, a->off, a->len, "index %.*s is outside the supported range -%ld..%ld", (int)a->len,
+                src_text(b->cs, b->src) + a->off, cap, cap);
+            return 0;
+        }
         if (!ival(b, a->kid[0], out))
             return 0;
         *out = -*out;

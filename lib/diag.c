@@ -229,6 +229,10 @@ gp_status gp_diag_render(const gp_ctx *c, size_t i, char **out)
                 buf_puts(&b, pic);
             } else if (ch == 0x7F) {
                 buf_puts(&b, "\xE2\x90\xA1");
+            } else if (ch == 0xC2 && p + 1 < e && (unsigned char)s->text[p + 1] < 0xA0 &&
+                       (unsigned char)s->text[p + 1] >= 0x80) {
+                buf_puts(&b, "\xEF\xBF\xBD"); /* a C1 control: the replacement character */
+                p++;
             } else {
                 buf_putc(&b, (char)ch);
             }

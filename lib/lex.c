@@ -140,6 +140,24 @@ token lex_next(lexer *lx)
         } else {
             p++;
             t.kind = T_STR;
+            /* a string is printed in titles and file names: no control
+               characters, and UTF-8 only */
+            for (size_t q = t.off + 1; q + 1 < p;) {
+                unsigned char c0 = (unsigned char)s[q];
+                size_t n = utf8_len(s + q, p - 1 - q);
+                unsigned cp = n == 1 ? c0 : n == 2 ? ((c0 & 0x1Fu) << 6 | ((unsigned char)s[q + 1] & 0x3Fu)) : 0x100;
+                if (n == 0) {
+                    LEX_ERROR(lx, q, 1, "byte 0x%02X in a string (a case file is UTF-8 text)", c0);
+                    t.kind = T_ERROR;
+                    break;
+                }
+                if ((cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp < 0xA0)) {
+                    LEX_ERROR(lx, q, n, "control character U+%04X in a string", cp);
+                    t.kind = T_ERROR;
+                    break;
+                }
+                q += n;
+            }
         }
     } else {
         p++;
@@ -196,7 +214,12 @@ token lex_next(lexer *lx)
                 hint = " (write a product with '*')";
             else if (n == 3 && memcmp(s + t.off, "\xE2\x88\x92", 3) == 0)
                 hint = " (write a minus sign as '-')";
-            LEX_ERROR(lx, t.off, n, "unexpected character '%.*s'%s", (int)n, s + t.off, hint);
+            if (n == 1 && (ch < 0x20 || ch == 0x7F)) /* a control character: named, never copied */
+                LEX_ERROR(lx, t.off, n, "unexpected control character U+%04X", (unsigned)ch);
+            else if (n == 2 && (unsigned char)ch == 0xC2 && (unsigned char)s[t.off + 1] < 0xA0)
+                LEX_ERROR(lx, t.off, n, "unexpected control character U+%04X", (unsigned)(unsigned char)s[t.off + 1]);
+            else
+                LEX_ERROR(lx, t.off, n, "unexpected character '%.*s'%s", (int)n, s + t.off, hint);
             t.kind = T_ERROR;
         }
         }

@@ -192,6 +192,13 @@ expect help-check 0 "$bin" check --help
 expect help-grad 0 "$bin" grad --help
 expect grad-at-bad 2 "$bin" grad "$repo/cases/seed000_linear_221.case" --at 'w9 = 1'
 grep -q "unknown param 'w9'" "$tmp/err" && ok || bad grad-at-bad "message"
+# a fault in --at is placed in the option's value, not on a line past the file's end
+expect grad-at-place 2 "$bin" grad "$repo/cases/seed000_linear_221.case" --at 'w111 = 1, w9 = 2'
+[ "$(cat "$tmp/err")" = "gradproof: --at:1:11: error: unknown param 'w9'
+  w111 = 1, w9 = 2
+            ^^" ] && ok || bad grad-at-place "$(cat "$tmp/err")"
+expect grad-at-place-json 2 "$bin" grad "$repo/cases/seed000_linear_221.case" --at 'w9 = 2' --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["diagnostics"][0]; assert (d["file"], d["line"], d["column"], d["end_column"]) == ("--at", 1, 1, 3), d' "$tmp/out" && ok || bad grad-at-place-json "$(cat "$tmp/out")"
 expect grad-at 0 "$bin" grad "$repo/cases/seed000_linear_221.case" --at 'w111 = 1/2, w112 = 1, w121 = 1, w122 = 1, w211 = 1, w212 = 1' --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["params"]["w111"]==0.5 and d["point_from"]=="at (last)"' "$tmp/out" && ok || bad grad-at "point not used"
 

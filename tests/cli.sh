@@ -88,5 +88,10 @@ if (ulimit -v 300000; "$bin" --version) >/dev/null 2>&1; then
   (ulimit -v 300000; "$bin" derive "$tmp/ecsv.case") >/dev/null 2>"$tmp/err" </dev/null; rc=$?
   [ $rc -eq 3 ] && has "$tmp/err" "out of memory" && ok || bad cli-oom "a failed allocation in GMP: exit $rc, $(head -c 200 "$tmp/err")"
 fi
+# -o never overwrites the case it reads (the same file by another path too)
+cp "$s000" "$tmp/self.case"
+run cli-self-o 2 report "$tmp/self.case" -o "$tmp/./self.case" && has "$tmp/err" "is the case file itself" &&
+  cmp -s "$s000" "$tmp/self.case" && ok || bad cli-self-o "the case was overwritten or no message"
+run cli-self-o-dot 2 dot "$tmp/self.case" -o "$tmp/self.case" && cmp -s "$s000" "$tmp/self.case" && ok || bad cli-self-o-dot "dot -o"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
