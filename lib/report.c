@@ -82,7 +82,7 @@ static void write_network(rdoc *d, const gp_case *cs)
         buf_printf(&t, "%zu data sample%s.", cs->nrows, cs->nrows == 1 ? "" : "s");
     else
         buf_puts(&t, "no data: the checks use seeded random samples.");
-    buf_puts(&t, " The case, as written:");
+    buf_puts(&t, " The network's statements, as written:");
     text(d, t.s ? t.s : "");
     if (t.oom)
         d->b->oom = 1;
