@@ -649,7 +649,7 @@ static int run(opts *o, verb_fn fn)
         at_text = o->at;
         at_line = 2;
         for (size_t k = 0; k < len; k++)
-            at_line += text[k] == '\n';
+            at_line += all[k] == '\n';
         memcpy(all + len, "\nat ", 4);
         memcpy(all + len + 4, o->at, n);
         memcpy(all + len + 4 + n, "\n", 2);
