@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "lex.h"
@@ -604,6 +605,29 @@ static void decl_list(parser *p, stmt *s, int ranges)
     end_of_statement(p);
 }
 
+
+/* nan, inf, infinity in any case: what other tools write for a value that
+   is not a finite number */
+static int nonfinite_word(const char *s, size_t n)
+{
+    static const char *const w[] = {"nan", "inf", "infinity"};
+    for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
+        if (n == strlen(w[k]) && strncasecmp(s, w[k], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* A data cell that names a value that is not a finite number: its row (from
+   1) and column k of the header */
+static void nonfinite_cell(parser *p, const stmt *s, size_t off, size_t len, size_t row, size_t k)
+{
+    if (k < s->nitems)
+        diag_error(p->c, p->lx.src, off, len, "'%.*s' in row %zu, column '%.*s', is not a finite number", (int)len,
+                   p->lx.s + off, row, (int)s->items[k].len, p->lx.s + s->items[k].off);
+    else
+        diag_error(p->c, p->lx.src, off, len, "'%.*s' in row %zu is not a finite number", (int)len, p->lx.s + off, row);
+}
+
 static void data_block(parser *p, stmt *s, token kw)
 {
     if (peek(p).kind == T_STR) {
@@ -631,7 +655,7 @@ static void data_block(parser *p, stmt *s, token kw)
     }
     if (peek(p).kind != T_NL)
         expected(p, "a name or the end of the header row");
-    size_t ncell = 0, capcell = 0, caprow = 0;
+    size_t ncell = 0, capcell = 0, caprow = 0, rowno = 0;
     for (;;) {
         while (peek(p).kind == T_NL)
             advance(p);
@@ -653,6 +677,7 @@ static void data_block(parser *p, stmt *s, token kw)
             longjmp(p->fail, 2);
         }
         s->rowoff[s->nrows++] = t.off;
+        rowno++; /* rows with a bad cell included, for messages */
         size_t row_start = ncell;
         int row_bad = 0;
         while (peek(p).kind != T_NL && peek(p).kind != T_EOF) {
@@ -665,6 +690,8 @@ static void data_block(parser *p, stmt *s, token kw)
                         if (b.kind == T_NUM)
                             diag_error(p->c, p->lx.src, a.off, 1, "a sign must touch its number: write '%c%.*s'",
                                        p->lx.s[a.off], (int)b.len, p->lx.s + b.off);
+                        else if (nonfinite_word(p->lx.s + b.off, b.len) && b.off == a.off + 1)
+                            nonfinite_cell(p, s, a.off, b.off + b.len - a.off, rowno, ncell - row_start);
                         else
                             diag_error(p->c, p->lx.src, a.off, 1, "expected a number after the sign, found %s",
                                        describe(p, b).s);
@@ -676,7 +703,9 @@ static void data_block(parser *p, stmt *s, token kw)
                 cell.len = b.off + b.len - a.off;
             } else if (a.kind != T_NUM) {
                 /* report the first bad cell of the row and go on with the next row */
-                if (!row_bad && a.kind != T_ERROR)
+                if (!row_bad && a.kind != T_ERROR && nonfinite_word(p->lx.s + a.off, a.len))
+                    nonfinite_cell(p, s, a.off, a.len, rowno, ncell - row_start);
+                else if (!row_bad && a.kind != T_ERROR)
                     diag_error(p->c, p->lx.src, a.off, a.len, "expected a number in the data row, found %s",
                                describe(p, a).s);
                 row_bad = 1;
