@@ -947,21 +947,23 @@ static int partial_defined(bctx *b, const ast *a, size_t ef, gp_id f, size_t e, 
     gp_case *cs = b->cs;
     gp_ctx *c = cs->c;
     const ast *wa = a->kid[1];
+    if (ef == e)
+        return 1; /* a name by itself: 1, whatever it is equal to */
     size_t hit = SIZE_MAX;
     int leaf = 0;
     uint8_t *seen = calloc(cs->nelem ? cs->nelem : 1, 1);
-    uint32_t *todo = malloc((cs->nelem ? cs->nelem : 1) * sizeof *todo);
-    if (!seen || !todo) {
+    uint32_t *work = malloc((cs->nelem ? cs->nelem : 1) * sizeof *work);
+    if (!seen || !work) {
         free(seen);
-        free(todo);
+        free(work);
         c->status = GP_ENOMEM;
         return 0;
     }
-    size_t ntodo = 0;
+    size_t nwork = 0;
     sym_kind fk = cs->sym[cs->elem[ef].sym].kind;
     if (fk == SYM_DEF || fk == SYM_LOSS) {
         seen[ef] = 1;
-        todo[ntodo++] = (uint32_t)ef;
+        work[nwork++] = (uint32_t)ef;
     } else if (f == w) { /* d x/d a, with a defined as x: x does not depend on a */
         hit = ef;
         leaf = 1;
@@ -977,8 +979,8 @@ static int partial_defined(bctx *b, const ast *a, size_t ef, gp_id f, size_t e, 
     b->probe_skip = e;
     b->probe_hit = SIZE_MAX;
     b->probe_leaf = 0;
-    while (ntodo && hit == SIZE_MAX && c->status == GP_OK) {
-        uint32_t k = todo[--ntodo];
+    while (nwork && hit == SIZE_MAX && c->status == GP_OK) {
+        uint32_t k = work[--nwork];
         element *el = &cs->elem[k];
         if (el->node == GP_NIL || !el->def)
             continue;
@@ -994,7 +996,7 @@ static int partial_defined(bctx *b, const ast *a, size_t ef, gp_id f, size_t e, 
         for (size_t i = 0; i < b->ndeps; i++)
             if (!seen[b->deps[i]]) {
                 seen[b->deps[i]] = 1;
-                todo[ntodo++] = b->deps[i];
+                work[nwork++] = b->deps[i];
             }
     }
     b->probing = 0;
@@ -1004,7 +1006,7 @@ static int partial_defined(bctx *b, const ast *a, size_t ef, gp_id f, size_t e, 
     b->sum_terms[0] = saved_terms;
     b->ndeps = saved_ndeps;
     free(seen);
-    free(todo);
+    free(work);
     if (c->status != GP_OK)
         return 0;
     if (hit == SIZE_MAX)
