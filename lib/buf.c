@@ -17,6 +17,13 @@ void buf_free(buf *b)
     b->oom = 0;
 }
 
+void buf_free_into(buf *owner, buf *tmp)
+{
+    if (tmp->oom)
+        owner->oom = 1;
+    buf_free(tmp);
+}
+
 static int reserve(buf *b, size_t extra)
 {
     if (b->oom)

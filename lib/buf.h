@@ -13,6 +13,9 @@ typedef struct buf {
 
 #define BUF_INIT {NULL, 0, 0, 0}
 void buf_free(buf *b);
+/* Free tmp, a scratch buffer whose contents went into owner: an allocation
+   that failed in tmp marks owner too. */
+void buf_free_into(buf *owner, buf *tmp);
 void buf_putn(buf *b, const char *s, size_t n);
 void buf_puts(buf *b, const char *s);
 void buf_putc(buf *b, char ch);

@@ -195,6 +195,9 @@ static void unknown(bctx *b, size_t off, size_t len, const char *what)
 
 /* ---- integer index expressions ---- */
 
+/* the index range: indices are far smaller; this keeps index arithmetic exact */
+#define INDEX_CAP 1000000000L
+
 static int ival(bctx *b, const ast *a, long *out);
 
 static int const_value(bctx *b, uint32_t symi, mpq_srcptr *out);
@@ -217,7 +220,7 @@ static int ival_name(bctx *b, const ast *a, long *out)
         if (!const_value(b, (uint32_t)si, &q))
             return 0;
         if (mpz_cmp_ui(mpq_denref(q), 1) != 0 || !mpz_fits_slong_p(mpq_numref(q)) ||
-            mpz_cmpabs_ui(mpq_numref(q), 1000000000ul) > 0) {
+            mpz_cmpabs_ui(mpq_numref(q), (unsigned long)INDEX_CAP) > 0) {
             err(b, a->off, a->len, "constant '%.*s' is not an integer, so it cannot be an index", (int)a->nlen, s);
             return 0;
         }
@@ -233,34 +236,33 @@ static int ival_name(bctx *b, const ast *a, long *out)
     return 0;
 }
 
+/* The number q (negated when neg), written as the span of a, as an index. */
+static int num_index(bctx *b, const ast *a, mpq_srcptr q, int neg, long *out)
+{
+    const char *t = src_text(b->cs, b->src) + a->off;
+    if (mpz_cmp_ui(mpq_denref(q), 1) != 0) {
+        err(b, a->off, a->len, "an index must be an integer, not '%.*s'", (int)a->len, t);
+        return 0;
+    }
+    if (mpz_cmpabs_ui(mpq_numref(q), (unsigned long)INDEX_CAP) > 0) {
+        err(b, a->off, a->len, "index %.*s is outside the supported range -%ld..%ld", (int)a->len, t, INDEX_CAP,
+            INDEX_CAP);
+        return 0;
+    }
+    *out = neg ? -mpz_get_si(mpq_numref(q)) : mpz_get_si(mpq_numref(q));
+    return 1;
+}
+
 static int ival(bctx *b, const ast *a, long *out)
 {
-    const long cap = 1000000000L; /* indices are far smaller; this keeps the arithmetic exact */
     switch (a->kind) {
-    case A_NUM: {
-        mpq_srcptr q = dag_q(b->cs->c, a->num);
-        if (mpz_cmp_ui(mpq_denref(q), 1) != 0) {
-            err(b, a->off, a->len, "an index must be an integer, not '%.*s'", (int)a->len, src_text(b->cs, b->src) + a->off);
-            return 0;
-        }
-        if (mpz_cmpabs_ui(mpq_numref(q), (unsigned long)cap) > 0) {
-            err(b, a->off, a->len, "index %.*s is outside the supported range -%ld..%ld", (int)a->len,
-                src_text(b->cs, b->src) + a->off, cap, cap);
-            return 0;
-        }
-        *out = mpz_get_si(mpq_numref(q));
-        return 1;
-    }
+    case A_NUM:
+        return num_index(b, a, dag_q(b->cs->c, a->num), 0, out);
     case A_NAME:
         return ival_name(b, a, out);
     case A_NEG:
-        if (a->kid[0]->kind == A_NUM && mpz_cmp_ui(mpq_denref(dag_q(b->cs->c, a->kid[0]->num)), 1) == 0 &&
-            mpz_cmpabs_ui(mpq_numref(dag_q(b->cs->c, a->kid[0]->num)), (unsigned long)cap) > 0) {
-            /* the number with its sign, as written */
-            err(b, a->off, a->len, "index %.*s is outside the supported range -%ld..%ld", (int)a->len,
-                src_text(b->cs, b->src) + a->off, cap, cap);
-            return 0;
-        }
+        if (a->kid[0]->kind == A_NUM) /* a negative number: its messages quote the sign */
+            return num_index(b, a, dag_q(b->cs->c, a->kid[0]->num), 1, out);
         if (!ival(b, a->kid[0], out))
             return 0;
         *out = -*out;
@@ -277,7 +279,7 @@ static int ival(bctx *b, const ast *a, long *out)
                 return 0;
             }
             acc = a->kind == A_ADD ? (a->inv[i] ? acc - v : acc + v) : acc * v;
-            if (acc > cap || acc < -cap) {
+            if (acc > INDEX_CAP || acc < -INDEX_CAP) {
                 err(b, a->off, a->len, "index expression out of range");
                 return 0;
             }
@@ -706,9 +708,9 @@ static int widen_box(bctx *b, const stmt *st, symbol *s, const long *idx, void *
 {
     int *first = arg;
     for (uint32_t k = 0; k < s->nidx; k++) {
-        if (idx[k] < -1000000000L || idx[k] > 1000000000L) {
+        if (idx[k] < -INDEX_CAP || idx[k] > INDEX_CAP) {
             err(b, st->items[0].off, st->items[0].eoff - st->items[0].off,
-                "index %ld is outside the supported range -1000000000..1000000000", idx[k]);
+                "index %ld is outside the supported range -%ld..%ld", idx[k], INDEX_CAP, INDEX_CAP);
             return 0;
         }
         if (*first || idx[k] < s->lo[k])

@@ -903,9 +903,7 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
         entry_name(&nm, cs, op, &sorted[i], PR_TEXT);
         if (nm.s && print_width(nm.s) > wn)
             wn = print_width(nm.s);
-        if (nm.oom)
-            o->oom = 1;
-        buf_free(&nm);
+        buf_free_into(o, &nm);
     }
     size_t wv = 16;  /* the decimal strings: widest of them */
     for (size_t i = 0; i < R->nentries; i++) {
@@ -930,9 +928,7 @@ static void write_text(buf *o, const gp_case *cs, const check_report *R, const c
         buf nm = BUF_INIT;
         entry_name(&nm, cs, op, e, PR_TEXT);
         pad(o, nm.s ? nm.s : "", wn + 2);
-        if (nm.oom)
-            o->oom = 1;
-        buf_free(&nm);
+        buf_free_into(o, &nm);
         char bp[40], fr[24], ue[24], ub[24];
         snprintf(bp, sizeof bp, "%.17g", e->bp);
         snprintf(fr, sizeof fr, "%.1e", e->fd_rel_err);
@@ -976,9 +972,7 @@ static void write_summary(buf *o, const gp_case *cs, const check_report *R, cons
             buf nm = BUF_INIT;
             entry_name(&nm, cs, op, &R->e[R->worst_param], PR_TEXT);
             buf_puts(o, nm.s ? nm.s : "");
-            if (nm.oom)
-                o->oom = 1;
-            buf_free(&nm);
+            buf_free_into(o, &nm);
         }
         buf_putc(o, '\n');
     } else {
@@ -989,9 +983,7 @@ static void write_summary(buf *o, const gp_case *cs, const check_report *R, cons
                 buf nm = BUF_INIT;
                 entry_name(&nm, cs, op, &sorted[i], PR_TEXT);
                 buf_printf(o, "%s %s", shown ? "," : "", nm.s ? nm.s : "");
-                if (nm.oom)
-                    o->oom = 1;
-                buf_free(&nm);
+                buf_free_into(o, &nm);
                 shown++;
             }
         if (R->nbad > shown)
@@ -1050,9 +1042,7 @@ static void write_json(buf *o, const gp_case *cs, const check_report *R, const c
         entry_name(&nm, cs, op, e, PR_CASE);
         buf_puts(o, op->directional ? "\"direction\": " : "\"param\": ");
         buf_json_str(o, nm.s ? nm.s : "");
-        if (nm.oom)
-            o->oom = 1;
-        buf_free(&nm);
+        buf_free_into(o, &nm);
         buf_printf(o, ", \"ok\": %s, \"symbolic\": ", e->ok ? "true" : "false");
         buf_json_str(o, e->sym ? e->sym : "");
         buf_puts(o, ", \"finite_difference\": ");
@@ -1108,9 +1098,7 @@ static void write_latex(buf *o, const gp_case *cs, const check_report *R, const 
                R->per_sample ? "Per-sample loss: each sample checked" : "Loss over the data set",
                R->own_data ? "no data in the case: seeded random samples" : "the case's data", (unsigned long)R->prec);
     render_latex_text(o, t.s ? t.s : "");
-    if (t.oom)
-        o->oom = 1;
-    buf_free(&t);
+    buf_free_into(o, &t);
     buf_printf(o, "\n\n\\begin{longtable}{lllll}\n%s & symbolic (MPFR) & fd rel.\\ error & backprop error (bound) & \\\\\n\\hline\n",
                op->directional ? "direction" : "param");
     for (size_t i = 0; i < R->nentries; i++) {
@@ -1123,9 +1111,7 @@ static void write_latex(buf *o, const gp_case *cs, const check_report *R, const 
             render_latex_text(o, nm.s ? nm.s : "");
         else
             buf_printf(o, "$%s$", nm.s ? nm.s : "");
-        if (nm.oom)
-            o->oom = 1;
-        buf_free(&nm);
+        buf_free_into(o, &nm);
         char ue[24], ub[24];
         fmt_ulp(ue, sizeof ue, e->bp_ulp_err);
         fmt_ulp(ub, sizeof ub, e->bp_ulp_bound);
@@ -1144,9 +1130,7 @@ static void write_latex(buf *o, const gp_case *cs, const check_report *R, const 
         buf_puts(o, "\n\n");
         line = nl ? nl + 1 : line + strlen(line);
     }
-    if (s.oom)
-        o->oom = 1;
-    buf_free(&s);
+    buf_free_into(o, &s);
 }
 
 gp_status check_write(buf *o, const gp_case *cs, const check_report *R, const check_opts *op, gp_format fmt)
@@ -1354,9 +1338,7 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                     buf_json_str(&b, nm.s ? nm.s : "");
                     buf_puts(&b, ": ");
                     put_value(&b, part == 0 ? K.pd[i] : part == 1 ? K.grad[i] : K.bound[i]);
-                    if (nm.oom)
-                        b.oom = 1;
-                    buf_free(&nm);
+                    buf_free_into(&b, &nm);
                 }
                 buf_putc(&b, '}');
             }
@@ -1374,9 +1356,7 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                         put_value(&b, K.udata[j * K.ns + s]);
                     }
                     buf_putc(&b, ']');
-                    if (nm.oom)
-                        b.oom = 1;
-                    buf_free(&nm);
+                    buf_free_into(&b, &nm);
                 }
                 buf_putc(&b, '}');
             }
@@ -1404,9 +1384,7 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                 put_param(&nm, cs, i, PR_TEXT);
                 if (nm.s && print_width(nm.s) > wn)
                     wn = print_width(nm.s);
-                if (nm.oom)
-                    b.oom = 1;
-                buf_free(&nm);
+                buf_free_into(&b, &nm);
             }
             pad(&b, "param", wn + 2);
             pad(&b, "value", 25);
@@ -1416,9 +1394,7 @@ gp_status gp_grad_render(gp_case *cs, const gp_grad_opts *opts, char **out, int 
                 buf nm = BUF_INIT;
                 put_param(&nm, cs, i, PR_TEXT);
                 pad(&b, nm.s ? nm.s : "", wn + 2);
-                if (nm.oom)
-                    b.oom = 1;
-                buf_free(&nm);
+                buf_free_into(&b, &nm);
                 char v[40], g[40];
                 snprintf(v, sizeof v, "%.17g", K.pd[i]);
                 snprintf(g, sizeof g, "%.17g", isnan(K.grad[i]) ? fabs(K.grad[i]) : K.grad[i]);
@@ -1923,9 +1899,7 @@ static void vwrite(buf *o, const gp_case *cs, const verifier *V, const ventry *e
         put_param(&nm, cs, e[i].param, PR_TEXT);
         if (nm.s && print_width(nm.s) > wn)
             wn = print_width(nm.s);
-        if (nm.oom)
-            o->oom = 1;
-        buf_free(&nm);
+        buf_free_into(o, &nm);
     }
     pad(o, "point", 7);
     pad(o, "param", wn + 2);
@@ -1944,9 +1918,7 @@ static void vwrite(buf *o, const gp_case *cs, const verifier *V, const ventry *e
         buf nm = BUF_INIT;
         put_param(&nm, cs, e[i].param, PR_TEXT);
         pad(o, nm.s ? nm.s : "", wn + 2);
-        if (nm.oom)
-            o->oom = 1;
-        buf_free(&nm);
+        buf_free_into(o, &nm);
         pad(o, e[i].ref ? e[i].ref : "?", 26);
         snprintf(t, sizeof t, "%.17g", e[i].given);
         pad(o, t, 25);

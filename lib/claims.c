@@ -555,9 +555,7 @@ static int cx_record(judge *J, claim_result *res, long row, char *claimed, char 
                     buf_puts(&dj, ", ");
                 fmt_row(J, r, &row_t, &dj);
                 buf_printf(&dt, "%s(%s)", r ? "; " : "", row_t.s ? row_t.s : "");
-                if (row_t.oom)
-                    dt.oom = 1;
-                buf_free(&row_t);
+                buf_free_into(&dt, &row_t);
             }
             buf_putc(&dj, ']');
         }

@@ -575,9 +575,7 @@ static int bias_term(buf *b, const gp_ctx *c, gp_id t, int collapsed)
     }
     buf_puts(b, neg ? " − " : " + ");
     buf_puts(b, body.s ? body.s : "");
-    if (body.oom)
-        b->oom = 1;
-    buf_free(&body);
+    buf_free_into(b, &body);
     return 1;
 }
 
@@ -650,9 +648,7 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
     free(stack);
     /* without an activation or a param, the equation says more (d = zr − z) */
     if (!ok || !sums || (!nact && !params)) {
-        if (bias.oom)
-            out->oom = 1;
-        buf_free(&bias);
+        buf_free_into(out, &bias);
         return 0;
     }
     buf in = BUF_INIT;
@@ -661,9 +657,7 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
     else
         buf_puts(&in, "Σ");
     buf_puts(&in, bias.s ? bias.s : "");
-    if (bias.oom)
-        in.oom = 1;
-    buf_free(&bias);
+    buf_free_into(&in, &bias);
     for (size_t i = nact; i-- > 0;) {
         const gp_node *w = &c->node[wrap[i]];
         buf t = BUF_INIT;
@@ -673,16 +667,12 @@ static int neuron(buf *out, const gp_case *cs, const dot_graph *g, uint32_t v, i
             buf_printf(&t, "(%s)", in.s ? in.s : "");
             put_sup(&t, dag_q(c, w->kid[1]));
         }
-        if (in.oom)
-            t.oom = 1;
-        buf_free(&in);
+        buf_free_into(&t, &in);
         in = t;
     }
 #undef IS_UNIT
     buf_puts(out, in.s ? in.s : "");
-    if (in.oom)
-        out->oom = 1;
-    buf_free(&in);
+    buf_free_into(out, &in);
     return 1;
 }
 
@@ -760,9 +750,7 @@ static void equation(buf *out, const gp_ctx *c, gp_id id, size_t used)
     }
     if (!whole)
         buf_puts(out, "…");
-    if (t.oom)
-        out->oom = 1;
-    buf_free(&t);
+    buf_free_into(out, &t);
 }
 
 /* ---- drawing ---- */
@@ -904,9 +892,7 @@ static int caption(buf *b, const gp_case *cs, const dot_graph *g, const dgroup *
             buf_putc(b, '\n');
             buf_puts(b, line.s ? line.s : "");
         }
-        if (line.oom)
-            b->oom = 1;
-        buf_free(&line);
+        buf_free_into(b, &line);
         if (is)
             return 0;
     }
@@ -1067,9 +1053,7 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
             buf_printf(&legend, " does not depend on %s", t.s ? t.s : "");
         } else
             buf_printf(&legend, "%llu", (unsigned long long)g->npaths);
-        if (t.oom)
-            legend.oom = 1;
-        buf_free(&t);
+        buf_free_into(&legend, &t);
     }
     buf_puts(o, "// gradproof dot");
     if (cs->title[0]) {
@@ -1114,9 +1098,7 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
         put_str(o, legend.s);
     }
     buf_puts(o, "];\n");
-    if (legend.oom)
-        o->oom = 1;
-    buf_free(&legend);
+    buf_free_into(o, &legend);
     buf_puts(o, "  node [fontname=\"DejaVu Sans\", fontsize=12, style=filled, fillcolor=white, margin=\"0.1,0.04\"];\n");
     buf_puts(o, "  edge [fontname=\"DejaVu Sans\", fontsize=11, arrowsize=0.7];\n");
     /* nodes, one rank per layer */
@@ -1130,9 +1112,7 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
             int eq = caption(&cap, cs, g, x, members + mfirst[order[i]], collapsed);
             buf_printf(o, "    n%zu [label=", i);
             put_str(o, cap.s ? cap.s : "");
-            if (cap.oom)
-                o->oom = 1;
-            buf_free(&cap);
+            buf_free_into(o, &cap);
             /* an equation reads better in a box than in an ellipse */
             if (eq && (x->kind == DOT_HIDDEN || x->kind == DOT_OUTPUT))
                 buf_printf(o, ", shape=box, style=\"rounded,filled\"%s", x->kind == DOT_OUTPUT ? ", peripheries=2" : "");
@@ -1177,9 +1157,7 @@ static gp_status draw(buf *o, gp_case *cs, const dot_graph *g)
             put_str(o, lab.s);
             attrs = 1;
         }
-        if (lab.oom)
-            o->oom = 1;
-        buf_free(&lab);
+        buf_free_into(o, &lab);
         if (g->hl >= 0) {
             buf_puts(o, attrs ? ", " : " [");
             attrs = 1;

@@ -323,9 +323,7 @@ static gp_status write_json(buf *b, gp_case *cs, const check_report *CR, const c
         statement_text(&line, src, st);
         buf_puts(b, n++ ? ", " : "");
         buf_json_str(b, line.s ? line.s : "");
-        if (line.oom)
-            b->oom = 1;
-        buf_free(&line);
+        buf_free_into(b, &line);
     }
     buf_puts(b, "]");
     gp_derive_opts dopt = {GP_FMT_JSON, 0, NULL, 0};
